@@ -1,0 +1,330 @@
+"""The catalogue: one row per legacy logging API, the single source of truth for the whole toolkit.
+
+The runtime shim quotes a row's reason when it records a lossy conversion, the codemod and the audit
+build their findings from rows, and the README's mapping table is rendered from them (a test fails when
+the README drifts). Adding support for an API starts here.
+
+This module imports nothing heavy: `import shims` and the static CLI commands load it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Fidelity = Literal["exact", "lossy", "manual"]
+FIDELITIES: tuple[Fidelity, ...] = ("exact", "lossy", "manual")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One legacy API (or one distinct way of calling it) and what it becomes on MLflow.
+
+    Attributes:
+        id: stable rule id, quoted by findings and the shim's conversion report.
+        api: the legacy API as users write it (`Run.log`, `Workbench.log`, ...).
+        when: the case this row covers when an API converts differently by argument ("" = always).
+        target: the MLflow code it becomes.
+        fidelity: `exact` (nothing lost), `lossy` (converted, something changes) or `manual`
+            (no faithful MLflow form: a person must decide).
+        reason: one sentence a user understands: what changes, or what to do instead.
+        group: the README section this row is listed under.
+        shim: the shim member that implements it (`Run.log`), or "" when the shim has none.
+    """
+
+    id: str
+    api: str
+    when: str
+    target: str
+    fidelity: Fidelity
+    reason: str
+    group: str
+    shim: str = ""
+
+
+GROUPS = (
+    "metrics",
+    "images",
+    "tables",
+    "files",
+    "tags and properties",
+    "lifecycle",
+    "reading back",
+    "context",
+    "workbench",
+    "implicit",
+)
+
+_E = Entry
+ENTRIES: tuple[Entry, ...] = (
+    # --- metrics -------------------------------------------------------------------------------
+    _E("run-log", "Run.log", "number", "mlflow.log_metric(name, value, step=n)", "exact",
+       "Each call is a new point of the metric's history; the shim numbers steps 0, 1, 2, ... per "
+       "name so a loop keeps its order (an explicit step= wins).", "metrics", "Run.log"),
+    _E("run-log-bool", "Run.log", "bool", "mlflow.log_metric(name, 1.0 or 0.0)", "lossy",
+       "MLflow metrics are numbers, so True/False are stored as 1/0.", "metrics", "Run.log"),
+    _E("run-log-text", "Run.log", "str, None or another non-number",
+       "mlflow.set_tag(name, text) + artifact metrics_text/<name>.jsonl", "lossy",
+       "MLflow metrics are numbers only: the latest value becomes a tag and every value is kept, "
+       "in order, in a text artifact.", "metrics", "Run.log"),
+    _E("run-log-description", "Run.log", "description=",
+       "dropped", "exact",
+       "Azure ML accepted a description but never stored it; nothing is lost.", "metrics",
+       "Run.log"),
+    _E("run-log-list", "Run.log_list", "",
+       "MlflowClient.log_batch(run_id, metrics=[Metric(name, v, ts, step=i)...])", "exact",
+       "The list becomes one metric history with steps 0..n-1, sent in batches within MLflow's "
+       "request limits.", "metrics", "Run.log_list"),
+    _E("run-log-list-text", "Run.log_list", "non-numeric items",
+       "artifact metrics_text/<name>.jsonl", "lossy",
+       "Strings and None in a list cannot be metric values; they are kept in a text artifact in "
+       "order.", "metrics", "Run.log_list"),
+    _E("metric-name", "Run.log", "a name MLflow rejects",
+       "a valid name derived deterministically (e.g. 'Accuracy (%)' -> 'Accuracy pct')", "lossy",
+       "MLflow rejects names with ( ) % # , + = [ ] @ ' and similar; the metric is stored under a "
+       "valid name and the original is kept in the run's tags.", "metrics", "Run.log"),
+    # --- tables --------------------------------------------------------------------------------
+    _E("run-log-row", "Run.log_row", "",
+       "table artifact tables/<name>.json (mlflow.log_table format) + metric <name>/<column>",
+       "lossy",
+       "MLflow has no table metric: rows go to a table artifact that grows across calls, and numeric "
+       "columns also become metric histories (step = row number).", "tables", "Run.log_row"),
+    _E("run-log-table", "Run.log_table", "",
+       "table artifact tables/<name>.json (mlflow.log_table format) + metric <name>/<column>",
+       "lossy",
+       "MLflow has no table metric: the columns go to a table artifact, and numeric columns also "
+       "become metric histories (step = row number).", "tables", "Run.log_table"),
+    _E("run-log-confusion-matrix", "Run.log_confusion_matrix", "",
+       "mlflow.log_dict(value, '<name>.json') + rendered figure <name>.png", "lossy",
+       "MLflow has no confusion-matrix chart: the JSON is kept as an artifact and the picture "
+       "Azure drew is rendered to a PNG beside it.", "tables", "Run.log_confusion_matrix"),
+    _E("run-log-accuracy-table", "Run.log_accuracy_table", "",
+       "mlflow.log_dict(value, '<name>.json') + rendered figure <name>.png", "lossy",
+       "MLflow has no accuracy-table chart: the JSON is kept as an artifact and the ROC and "
+       "precision-recall curves are rendered to a PNG beside it.", "tables",
+       "Run.log_accuracy_table"),
+    _E("run-log-predictions", "Run.log_predictions", "",
+       "mlflow.log_dict(value, '<name>.json') + rendered figure <name>.png", "lossy",
+       "MLflow has no predictions chart: the JSON is kept as an artifact and the predicted-vs-true "
+       "chart is rendered to a PNG beside it.", "tables", "Run.log_predictions"),
+    _E("run-log-residuals", "Run.log_residuals", "",
+       "mlflow.log_dict(value, '<name>.json') + rendered figure <name>.png", "lossy",
+       "MLflow has no residuals chart: the JSON is kept as an artifact and the histogram is "
+       "rendered to a PNG beside it.", "tables", "Run.log_residuals"),
+    # --- images --------------------------------------------------------------------------------
+    _E("run-log-image-path", "Run.log_image", "path=",
+       "mlflow.log_artifact(path) stored as <name><ext>", "exact",
+       "The image file is stored as an artifact named after the v1 name.", "images",
+       "Run.log_image"),
+    _E("run-log-image-plot", "Run.log_image", "plot=",
+       "mlflow.log_figure(figure, '<name>.png')", "exact",
+       "The figure (pyplot's current figure when plt is passed) is saved as <name>.png.", "images",
+       "Run.log_image"),
+    # --- files ---------------------------------------------------------------------------------
+    _E("run-upload-file", "Run.upload_file", "",
+       "mlflow.log_artifact(path, artifact_path=dirname(name)) stored at exactly <name>", "exact",
+       "The artifact keeps its v1 name, folders included.", "files", "Run.upload_file"),
+    _E("run-upload-files", "Run.upload_files", "",
+       "mlflow.log_artifact(...) per file, each at its v1 name", "exact",
+       "Each file keeps its v1 name; return_artifacts and timeout_seconds have no MLflow "
+       "equivalent and are ignored.", "files", "Run.upload_files"),
+    _E("run-upload-folder", "Run.upload_folder", "",
+       "mlflow.log_artifacts(path, artifact_path=name)", "lossy",
+       "Files are stored under <name>/; Azure ML glued names without '/' when path ended in '/', "
+       "a quirk that is not copied.", "files", "Run.upload_folder"),
+    _E("run-upload-datastore", "Run.upload_file", "datastore_name=",
+       "the run's artifact store", "lossy",
+       "MLflow has one artifact store per run: datastore_name is ignored.", "files",
+       "Run.upload_file"),
+    # --- tags and properties -------------------------------------------------------------------
+    _E("run-tag", "Run.tag", "", "mlflow.set_tag(key, str(value))", "exact",
+       "Tag values are stored as strings, as Azure ML did.", "tags and properties", "Run.tag"),
+    _E("run-tag-key-only", "Run.tag", "no value",
+       "mlflow.set_tag(key, '')", "lossy",
+       "MLflow tags always have a value: a key-only tag is stored with an empty string.",
+       "tags and properties", "Run.tag"),
+    _E("run-set-tags", "Run.set_tags", "", "mlflow.set_tags(tags)", "exact",
+       "Each key becomes a tag with a string value (None becomes '').", "tags and properties",
+       "Run.set_tags"),
+    _E("run-remove-tags", "Run.remove_tags", "", "MlflowClient.delete_tag(run_id, key)", "exact",
+       "Each named tag is deleted.", "tags and properties", "Run.remove_tags"),
+    _E("run-get-tags", "Run.get_tags", "", "MlflowClient.get_run(run_id).data.tags", "exact",
+       "Returns the run's tags without MLflow's own mlflow.* system tags.", "tags and properties",
+       "Run.get_tags"),
+    _E("run-add-properties", "Run.add_properties", "", "mlflow.log_params(properties)", "exact",
+       "Properties and params are both write-once strings.", "tags and properties",
+       "Run.add_properties"),
+    _E("run-get-properties", "Run.get_properties", "", "MlflowClient.get_run(run_id).data.params",
+       "exact", "Returns the run's params.", "tags and properties", "Run.get_properties"),
+    _E("run-description", "Run.description", "", "tag mlflow.note.content", "exact",
+       "The description is MLflow's run note.", "tags and properties", "Run.description"),
+    _E("run-display-name", "Run.display_name", "", "the MLflow run name", "exact",
+       "The display name is the MLflow run name.", "tags and properties", "Run.display_name"),
+    # --- lifecycle -----------------------------------------------------------------------------
+    _E("run-complete", "Run.complete", "", "mlflow.end_run('FINISHED')", "exact",
+       "Pending records are flushed and ./outputs uploaded before the run ends.", "lifecycle",
+       "Run.complete"),
+    _E("run-fail", "Run.fail", "", "mlflow.end_run('FAILED') + tag aml2mlflow.error", "exact",
+       "The error details are kept as a tag.", "lifecycle", "Run.fail"),
+    _E("run-cancel", "Run.cancel", "", "mlflow.end_run('KILLED')", "exact",
+       "Azure's Canceled is MLflow's KILLED.", "lifecycle", "Run.cancel"),
+    _E("run-start", "Run.start", "", "nothing (MLflow runs start RUNNING)", "exact",
+       "MLflow runs are RUNNING from creation.", "lifecycle", "Run.start"),
+    _E("run-flush", "Run.flush", "", "wait until every queued record is stored", "exact",
+       "Blocks until everything logged so far is persisted, as in Azure ML.", "lifecycle",
+       "Run.flush"),
+    _E("run-child-run", "Run.child_run", "", "mlflow.start_run(run_name=name, nested=True)",
+       "exact", "A nested run with mlflow.parentRunId set; completing it ends it.", "lifecycle",
+       "Run.child_run"),
+    _E("run-context-manager", "Run.__enter__", "with run:", "with mlflow.start_run():", "exact",
+       "Leaving the block completes the run, or fails it on an exception.", "lifecycle",
+       "Run.__enter__"),
+    _E("run-create-children", "Run.create_children", "", "MlflowClient.create_run per child",
+       "exact", "Creates nested runs, tagged with tag_key/tag_values when given.", "lifecycle",
+       "Run.create_children"),
+    _E("run-wait-for-completion", "Run.wait_for_completion", "", "none", "manual",
+       "Waiting on a submitted cloud job has no MLflow equivalent: run the script directly or use "
+       "your scheduler's wait.", "lifecycle", "Run.wait_for_completion"),
+    _E("run-submit-child", "Run.submit_child", "", "none", "manual",
+       "Submitting a cloud job has no MLflow equivalent: launch the child script with your "
+       "scheduler and log it as a nested run.", "lifecycle", "Run.submit_child"),
+    _E("run-register-model", "Run.register_model", "",
+       "mlflow.register_model('runs:/<run_id>/<path>', name)", "manual",
+       "MLflow registers MLflow-format models only: save the model with mlflow.<flavor>.log_model "
+       "first, then register it.", "lifecycle", "Run.register_model"),
+    # --- reading back --------------------------------------------------------------------------
+    _E("run-get-metrics", "Run.get_metrics", "", "MlflowClient.get_metric_history per key",
+       "exact", "Returns {name: value or [values]} under the original v1 names; tables as "
+       "{column: [values]}.", "reading back", "Run.get_metrics"),
+    _E("run-get-file-names", "Run.get_file_names", "", "MlflowClient.list_artifacts (recursive)",
+       "exact", "Lists every artifact path of the run.", "reading back", "Run.get_file_names"),
+    _E("run-download-file", "Run.download_file", "", "mlflow.artifacts.download_artifacts",
+       "exact", "Downloads one artifact to output_file_path.", "reading back",
+       "Run.download_file"),
+    _E("run-download-files", "Run.download_files", "", "mlflow.artifacts.download_artifacts",
+       "exact", "Downloads every artifact under prefix.", "reading back", "Run.download_files"),
+    _E("run-get-status", "Run.get_status", "", "MlflowClient.get_run(run_id).info.status",
+       "lossy", "MLflow's statuses are RUNNING, FINISHED, FAILED, KILLED and SCHEDULED; they are "
+       "returned as Azure's Running, Completed, Failed, Canceled and Queued.", "reading back",
+       "Run.get_status"),
+    _E("run-get-details", "Run.get_details", "", "MlflowClient.get_run(run_id).info", "lossy",
+       "Returns runId, status, startTimeUtc, endTimeUtc, properties and tags; Azure-only fields "
+       "(target, runDefinition, logFiles) do not exist.", "reading back", "Run.get_details"),
+    _E("run-get-children", "Run.get_children", "", "MlflowClient.search_runs(parentRunId filter)",
+       "exact", "Yields the nested runs.", "reading back", "Run.get_children"),
+    _E("run-parent", "Run.parent", "", "tag mlflow.parentRunId", "exact",
+       "The parent run, or None for a top-level run.", "reading back", "Run.parent"),
+    _E("run-id", "Run.id", "", "run.info.run_id", "exact", "MLflow's run id.", "reading back",
+       "Run.id"),
+    _E("run-get", "Run.get", "", "MlflowClient.get_run(run_id)", "exact",
+       "Attaches to an existing MLflow run by id.", "reading back", "Run.get"),
+    _E("run-list", "Run.list", "", "MlflowClient.search_runs(experiment_ids)", "exact",
+       "Yields the experiment's runs, newest first.", "reading back", "Run.list"),
+    _E("run-get-metrics-remote", "Run.get_metrics", "of a submitted (control-side) run",
+       "MlflowClient.get_metric_history", "manual",
+       "Reading another job's metrics from a control script depends on the job's MLflow run id: "
+       "look it up with mlflow.search_runs.", "reading back", ""),
+    # --- context -------------------------------------------------------------------------------
+    _E("run-get-context", "Run.get_context", "",
+       "mlflow.start_run() (or the active run)", "exact",
+       "The script's run: MLflow's active run, or a new one in MLFLOW_EXPERIMENT_NAME (default: "
+       "the script's name).", "context", "Run.get_context"),
+    _E("run-get-context-offline", "Run.get_context", "allow_offline= / offline checks",
+       "mlflow.start_run()", "lossy",
+       "There is no offline run on MLflow: the run always records, and checks such as "
+       "run.id.startswith('OfflineRun') are now always false.", "context", "Run.get_context"),
+    _E("run-constructor", "Run", "Run(experiment, run_id)", "MlflowClient.get_run(run_id)",
+       "exact", "Attaches to an existing MLflow run by id.", "context", "Run.__init__"),
+    _E("experiment-start-logging", "Experiment.start_logging", "",
+       "mlflow.set_experiment(name); mlflow.start_run()", "exact",
+       "The experiment is set and a run started; completing it (or leaving its with block) ends "
+       "it.", "context", "Experiment.start_logging"),
+    _E("experiment-submit", "Experiment.submit", "", "none", "manual",
+       "Submitting a cloud job has no MLflow equivalent: run the script with "
+       "`aml2mlflow run script.py` (or plain python) on the target machine.", "context",
+       "Experiment.submit"),
+    _E("workspace", "Workspace", "from_config() / Workspace(...) / get()",
+       "the MLflow tracking URI", "lossy",
+       "A workspace becomes the MLflow tracking target (MLFLOW_TRACKING_URI); compute, datastore "
+       "and environment APIs do not exist.", "context", "Workspace"),
+    _E("service-only", "ScriptRunConfig, ComputeTarget, Datastore, ...", "", "none", "manual",
+       "Cloud-service APIs have no MLflow equivalent: run scripts directly and read data from "
+       "local or mounted paths.", "context", ""),
+    # --- workbench -----------------------------------------------------------------------------
+    _E("workbench-get-logger", "get_azureml_logger", "", "mlflow.start_run() (or the active run)",
+       "exact", "The Workbench logger writes to the script's MLflow run.", "workbench",
+       "get_azureml_logger"),
+    _E("workbench-log", "Workbench.log", "", "mlflow.log_metric(name, value, step=n)", "exact",
+       "As Run.log (a list as Run.log_list); asynchronous with order kept, as the original was.",
+       "workbench", "WorkbenchLogger.log"),
+    _E("workbench-upload", "Workbench.upload", "", "mlflow.log_text(content, path)", "exact",
+       "The content is stored as an artifact at path.", "workbench", "WorkbenchLogger.upload"),
+    _E("workbench-wait", "Workbench.wait", "", "wait until the record is stored", "exact",
+       "Blocks until that value is persisted.", "workbench", "Pending.wait"),
+    # --- implicit ------------------------------------------------------------------------------
+    _E("outputs-folder", "./outputs", "files written there",
+       "mlflow.log_artifacts('outputs', 'outputs') when the run ends", "lossy",
+       "Azure ML uploaded ./outputs after the job; the shim uploads it when the run ends, but "
+       "native MLflow code must log it explicitly.", "implicit", "Run.complete"),
+    _E("async-queue", "metric upload", "", "background batches via MlflowClient.log_batch",
+       "exact", "Azure ML sent metrics from a background thread; so does the shim, flushing at "
+       "exit, on exceptions and on SIGTERM, spooling to a file what cannot be delivered.",
+       "implicit", ""),
+)
+
+BY_ID: dict[str, Entry] = {e.id: e for e in ENTRIES}
+
+
+def entry(rule_id: str) -> Entry:
+    """Return the row with this id (KeyError names the unknown id)."""
+    return BY_ID[rule_id]
+
+
+def markdown_table() -> str:
+    """Render the README's mapping table: one section per group, one line per row."""
+    out: list[str] = []
+    for group in GROUPS:
+        rows = [e for e in ENTRIES if e.group == group]
+        if not rows:
+            continue
+        out.append(f"#### {group.capitalize()}\n")
+        out.append("| rule | legacy | when | MLflow | fidelity | why |")
+        out.append("|---|---|---|---|---|---|")
+        for e in rows:
+            cells = [f"`{e.id}`", f"`{e.api}`", e.when or "", f"`{e.target}`", e.fidelity,
+                     e.reason]
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+START = "<!-- catalogue:start (generated by `python3 dev.py readme`; do not edit) -->"
+END = "<!-- catalogue:end -->"
+
+
+def splice_readme(text: str) -> str:
+    """Return README text with the block between the catalogue markers replaced by the table."""
+    head, sep, rest = text.partition(START)
+    if not sep or END not in rest:
+        raise ValueError("README.md has no catalogue markers")
+    _, _, tail = rest.partition(END)
+    return f"{head}{START}\n{markdown_table()}{END}{tail}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m migrate.catalogue")
+    parser.add_argument("--update-readme", type=Path, metavar="README")
+    ns = parser.parse_args(argv)
+    if ns.update_readme:
+        path: Path = ns.update_readme
+        path.write_text(splice_readme(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return 0
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

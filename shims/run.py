@@ -1,0 +1,1139 @@
+"""`Run`, `Experiment` and `Workspace` with the call shapes of azureml-core 1.61, logging to MLflow.
+
+Every logging member accepts the parameter names, positions and defaults of the real SDK, in both its
+online (`Run`) and offline (`_OfflineRun`) shapes (`tag(key=...)` and `tag(name=...)`,
+`upload_files(names=...)` and `upload_files(name=...)`). The calls the real SDK rejected are rejected
+with the same exception names and messages; see the catalogue (`migrate/catalogue.py`) for what every
+call becomes and what it loses.
+
+Metric values are queued (see `shims.writer`) so the training loop pays microseconds per call;
+`flush()`, `complete()` and process exit block until everything is stored.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import mimetypes
+import numbers
+import os
+import posixpath
+import shutil
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path, PurePath
+from typing import Any
+
+from shims.conversions import ARTIFACT as CONVERSIONS_ARTIFACT
+from shims.errors import AzureMLException, ServiceOnlyError, UserErrorException
+from shims.names import mlflow_name
+from shims.session import Session, session
+
+_SUPPORTED = (
+    "[[<class 'float'>, <class 'str'>, <class 'bool'>, <class 'NoneType'>, <class 'int'>]]"
+)
+_LIST_ERROR = "run.log does not support list type. Use run.log_list instead"
+_STATUS_TO_AZURE = {
+    "RUNNING": "Running",
+    "SCHEDULED": "Queued",
+    "FINISHED": "Completed",
+    "FAILED": "Failed",
+    "KILLED": "Canceled",
+}
+_HIDDEN_TAG_PREFIXES = ("mlflow.", "aml2mlflow.")
+_MISSING: Any = object()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def as_number(value: Any) -> float | None:
+    """The float MLflow should store for `value`, or None when it is not a number.
+
+    bool and numpy bool become 1.0/0.0 (the caller records that), numpy scalars and 0-d arrays
+    become floats, ints too large for a float are not numbers.
+    """
+    t = type(value)
+    if t is float or t is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    if t is bool:
+        return 1.0 if value else 0.0
+    if isinstance(value, numbers.Real):  # Fraction, Decimal-free reals, numpy floats/ints
+        try:
+            return float(value)
+        except (OverflowError, TypeError, ValueError):
+            return None
+    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None:
+        kind = getattr(value.dtype, "kind", "")
+        if kind in "biuf":
+            return float(value.item())
+    return None
+
+
+def _is_bool(value: Any) -> bool:
+    return type(value) is bool or type(value).__name__ == "bool_"
+
+
+def _text(value: Any) -> str:
+    """How a non-numeric value is shown: strings as they are, anything else as Azure did (repr)."""
+    if isinstance(value, str):
+        return value
+    return repr(value)
+
+
+def _is_listlike(value: Any) -> bool:
+    return isinstance(value, (list, range, types.GeneratorType))
+
+
+def artifact_name(name: Any, what: str = "name") -> str:
+    """A legacy artifact name as a safe, run-relative posix path (no `..`, not absolute)."""
+    if isinstance(name, PurePath) or not isinstance(name, str):
+        name = str(name)
+    text = name.replace("\\", "/")
+    norm = posixpath.normpath(text).lstrip("/")
+    if not text.strip() or norm in ("", "."):
+        raise UserErrorException(f"The artifact {what} {name!r} is empty.")
+    if norm == ".." or norm.startswith("../"):
+        raise UserErrorException(
+            f"The artifact {what} {name!r} points outside the run's artifacts ('..')."
+        )
+    return norm
+
+
+def _reject_pathlib(value: Any) -> None:
+    if isinstance(value, PurePath):
+        raise UserErrorException(
+            f"UnsupportedType: type {type(value)} is invalid, supported input types: file path or "
+            "file"
+        )
+
+
+def _read_stream(stream: Any) -> bytes:
+    data = stream.read()
+    return data.encode("utf-8") if isinstance(data, str) else bytes(data)
+
+
+def _image_ext(data: bytes) -> str:
+    for magic, ext in ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"GIF8", ".gif"),
+                       (b"BM", ".bmp"), (b"<svg", ".svg"), (b"%PDF", ".pdf")):
+        if data.startswith(magic):
+            return ext
+    return ".png"
+
+
+class _Table:
+    """Rows of one legacy table metric, kept so the artifact can be rewritten whole."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, row: Mapping[str, Any]) -> int:
+        for col in row:
+            if col not in self.columns:
+                self.columns.append(col)
+        self.rows.append(dict(row))
+        return len(self.rows) - 1
+
+    def as_split_json(self) -> str:
+        """The `orient="split"` JSON that `mlflow.log_table` writes and `mlflow.load_table` reads."""
+        data = [[row.get(c) for c in self.columns] for row in self.rows]
+        return json.dumps({"columns": self.columns, "data": data}, default=_text)
+
+
+class Run:
+    """An Azure ML SDK v1 run, recording into one MLflow run.
+
+    Obtain one the legacy ways: `Run.get_context()`, `Experiment(ws, name).start_logging()`,
+    `run.child_run()`, or `Run(experiment, run_id)` to attach to an existing MLflow run.
+    """
+
+    _context_lock = threading.Lock()
+
+    def __init__(self, experiment: Any, run_id: str, outputs: Any = None, **kwargs: Any) -> None:
+        s = session()
+        info = s.client.get_run(run_id).info
+        self._setup(s, info, experiment, owned=False)
+
+    # -- construction ---------------------------------------------------------------------------
+    @classmethod
+    def _create(
+        cls,
+        experiment: Experiment | None,
+        name: str | None = None,
+        parent: Run | None = None,
+        tags: Mapping[str, str] | None = None,
+        outputs: str | None = "outputs",
+    ) -> Run:
+        from mlflow.tracking.context.registry import resolve_tags
+
+        s = session()
+        exp = experiment if experiment is not None else Experiment._default()
+        all_tags = resolve_tags(dict(tags or {}))
+        all_tags["aml2mlflow.shim"] = "1"
+        if parent is not None:
+            all_tags["mlflow.parentRunId"] = parent.id
+        mlrun = s.client.create_run(exp._mlflow_id(), run_name=name, tags=all_tags)
+        run = cls.__new__(cls)
+        run._setup(s, mlrun.info, exp, owned=True, parent=parent, outputs=outputs)
+        return run
+
+    def _setup(
+        self,
+        s: Session,
+        info: Any,
+        experiment: Any,
+        owned: bool,
+        parent: Run | None = None,
+        outputs: str | None = None,
+    ) -> None:
+        self._s = s
+        self._w = s.writer
+        self._info = info
+        self._run_id: str = info.run_id
+        self._exp = experiment if isinstance(experiment, Experiment) else None
+        self._exp_id: str = info.experiment_id
+        self._owned = owned
+        self._ended = False
+        self._parent_obj = parent
+        self._outputs = os.path.abspath(outputs) if outputs else None
+        self._lock = threading.Lock()
+        self._steps: dict[str, int] = {}
+        self._keys: dict[Any, str] = {}
+        self._originals: dict[str, str] = {}
+        self._tables: dict[str, _Table] = {}
+        self._table_metrics: set[str] = set()
+        self._texts: dict[str, list[dict[str, Any]]] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._props: dict[str, str] = {}
+        self._recorder = s.register(self) if owned else s.recorder(self._run_id)
+
+    @classmethod
+    def get_context(
+        cls, allow_offline: bool = True, used_for_context_manager: bool = False, **kwargs: Any
+    ) -> Run:
+        """The script's run: MLflow's active run if there is one, else one run per process.
+
+        Azure ML returned an offline run outside a job; here the run always records, in
+        MLFLOW_EXPERIMENT_NAME (default: the script's name).
+        """
+        s = session()
+        with cls._context_lock:
+            if s.context is not None and not s.context._ended:
+                return s.context
+            import mlflow
+
+            active = mlflow.active_run()
+            if active is not None:
+                run = cls.__new__(cls)
+                run._setup(s, active.info, None, owned=False)
+            else:
+                run = cls._create(None)
+            s.context = run
+            return run
+
+    @staticmethod
+    def get(workspace: Any, run_id: str) -> Run:
+        """Attach to an existing MLflow run by id."""
+        return Run(None, run_id)
+
+    @staticmethod
+    def list(
+        experiment: Experiment,
+        type: Any = None,
+        tags: Any = None,
+        properties: Any = None,
+        status: Any = None,
+        include_children: bool = False,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """Yield the experiment's runs, newest first (top-level only unless include_children)."""
+        s = session()
+        for mlrun in s.client.search_runs([experiment._mlflow_id()], order_by=["start_time DESC"]):
+            if not include_children and "mlflow.parentRunId" in mlrun.data.tags:
+                continue
+            run = Run.__new__(Run)
+            run._setup(s, mlrun.info, experiment, owned=False)
+            yield run
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        """The MLflow run id."""
+        return self._run_id
+
+    @property
+    def name(self) -> str:
+        return str(self._s.client.get_run(self._run_id).info.run_name or self._run_id)
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+    @display_name.setter
+    def display_name(self, value: str) -> None:
+        self.flush()
+        self._s.client.update_run(self._run_id, name=str(value))
+
+    @property
+    def description(self) -> str | None:
+        tag = self._s.client.get_run(self._run_id).data.tags.get("mlflow.note.content")
+        return None if tag is None else str(tag)
+
+    @description.setter
+    def description(self, value: str) -> None:
+        self._put_tag("mlflow.note.content", "" if value is None else str(value))
+
+    @property
+    def experiment(self) -> Experiment:
+        if self._exp is None:
+            exp = self._s.client.get_experiment(self._exp_id)
+            self._exp = Experiment(None, exp.name, _id=exp.experiment_id)
+        return self._exp
+
+    @property
+    def parent(self) -> Run | None:
+        """The parent run, or None for a top-level run."""
+        if self._parent_obj is not None:
+            return self._parent_obj
+        pid = self._s.client.get_run(self._run_id).data.tags.get("mlflow.parentRunId")
+        if not pid:
+            return None
+        self._parent_obj = Run(None, pid)
+        return self._parent_obj
+
+    @property
+    def type(self) -> str:
+        return "azureml.scriptrun"
+
+    @property
+    def number(self) -> int | None:
+        return None
+
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return self.get_properties()
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.get_tags()
+
+    def __repr__(self) -> str:
+        return f"Run(id={self._run_id!r}, experiment_id={self._exp_id!r})"
+
+    # -- names and records ----------------------------------------------------------------------
+    def _key(self, name: Any) -> str:
+        """The MLflow key for a legacy name; renames are recorded once and kept as a tag."""
+        key = self._keys.get(name) if isinstance(name, (str, int)) else None
+        if key is not None:
+            return key
+        text = name if isinstance(name, str) else str(name)
+        key = mlflow_name(text)
+        if key != text:
+            self._recorder.note("metric-name", text, f"stored as {key!r}")
+            self._originals[key] = text
+            tag = f"aml2mlflow.name.{key}"
+            if len(tag) <= 250:
+                self._w.put(("t", self._run_id, tag, text[:5000]))
+        if isinstance(name, (str, int)):
+            self._keys[name] = key
+        return key
+
+    def _put_tag(self, key: str, value: str) -> int:
+        return self._w.put(("t", self._run_id, key, value[:8000]))
+
+    def _next_step(self, key: str, step: Any) -> int:
+        if step is None:
+            s = self._steps.get(key, 0)
+        else:
+            try:
+                s = int(step)
+            except (TypeError, ValueError) as exc:
+                raise UserErrorException(
+                    f"Unable to serialize value: {step!r} as type: 'long'., {exc}"
+                ) from None
+        self._steps[key] = max(s + 1, self._steps.get(key, 0))
+        return s
+
+    def _log_text(self, key: str, value: Any, step: int, ts: int) -> int:
+        text = _text(value)
+        self._texts.setdefault(key, []).append(
+            {"step": step, "timestamp": ts, "value": None if value is None else text}
+        )
+        self._dirty.add(("text", key))
+        return self._put_tag(key, text)
+
+    # -- metrics --------------------------------------------------------------------------------
+    def log(self, name: Any, value: Any, description: str = "", step: Any = None) -> None:
+        """Log a value under `name`: numbers as metric points (step 0, 1, 2... per name)."""
+        self._log(name, value, step)
+
+    def _log(self, name: Any, value: Any, step: Any = None) -> int:
+        t = type(value)
+        if t is float or t is int:
+            try:
+                number: float | None = float(value)
+            except OverflowError:
+                number = None
+        else:
+            if _is_listlike(value):
+                raise UserErrorException(_LIST_ERROR)
+            number = as_number(value)
+        key = self._keys.get(name) if type(name) is str else None
+        if key is None:
+            key = self._key(name)
+        with self._lock:
+            s = self._next_step(key, step)
+            ts = _now_ms()
+            if number is not None:
+                if _is_bool(value):
+                    self._recorder.note("run-log-bool", key)
+                return self._w.put(("m", self._run_id, key, number, ts, s))
+            self._recorder.note("run-log-text", key, f"{type(value).__name__} value")
+            return self._log_text(key, value, s, ts)
+
+    def log_list(self, name: Any, value: Iterable[Any], description: str = "") -> None:
+        """Log every item as one point of the metric `name`, steps continuing from earlier calls."""
+        self._log_list(name, value)
+
+    def _log_list(self, name: Any, value: Iterable[Any]) -> int:
+        items = list(value)  # TypeError for non-iterables, as in Azure ML
+        for item in items:
+            if isinstance(item, (list, tuple, dict, set)) or getattr(item, "ndim", 0):
+                raise AzureMLException(
+                    f"Value of type {type(item)} is not supported, supported types include "
+                    f"{_SUPPORTED}"
+                )
+        key = self._key(name)
+        if not items:
+            self._recorder.note("run-log-list", key, "empty list: nothing stored")
+            return self._w.put(("t", self._run_id, "aml2mlflow.empty_list." + key[:200], ""))
+        records = []
+        with self._lock:
+            base = self._steps.get(key, 0)
+            self._steps[key] = base + len(items)
+            ts = _now_ms()
+            texts = False
+            for i, item in enumerate(items):
+                number = as_number(item)
+                if number is None:
+                    texts = True
+                    self._texts.setdefault(key, []).append(
+                        {"step": base + i, "timestamp": ts,
+                         "value": None if item is None else _text(item)}
+                    )
+                    continue
+                if _is_bool(item):
+                    self._recorder.note("run-log-bool", key)
+                records.append(("m", self._run_id, key, number, ts, base + i))
+            if texts:
+                self._dirty.add(("text", key))
+                self._recorder.note("run-log-list-text", key)
+            if not records:
+                return self._w.put(("t", self._run_id, key, _text(items[-1])[:8000]))
+            return self._w.put_many(records)
+
+    # -- tables ---------------------------------------------------------------------------------
+    def _append_rows(self, name: Any, rows: list[dict[str, Any]], rule: str) -> None:
+        text = name if isinstance(name, str) else str(name)
+        table_key = mlflow_name(text)
+        self._recorder.note(rule, text)
+        records = []
+        with self._lock:
+            table = self._tables.setdefault(table_key, _Table())
+            ts = _now_ms()
+            for row in rows:
+                index = table.add(row)
+                for col, val in row.items():
+                    number = as_number(val)
+                    if number is None:
+                        continue
+                    key = self._key(f"{text}/{col}")
+                    self._table_metrics.add(key)
+                    records.append(("m", self._run_id, key, number, ts, index))
+            self._dirty.add(("table", table_key))
+        if records:
+            self._w.put_many(records)
+
+    def log_row(self, name: Any, description: Any = None, **kwargs: Any) -> None:
+        """Append one row to the table `name` (columns from the keyword arguments)."""
+        for col, val in kwargs.items():
+            if isinstance(val, list):
+                raise AzureMLException(
+                    f"Rows cannot contain list values, column {col} contains a list."
+                )
+            if isinstance(val, (dict, tuple, set)):
+                raise AzureMLException(
+                    f"Value of type {type(val)} is not supported, supported types include "
+                    f"{_SUPPORTED}"
+                )
+        self._append_rows(name, [kwargs], "run-log-row")
+
+    def log_table(self, name: Any, value: Mapping[str, Any], description: str = "") -> None:
+        """Append the rows of a dict of columns (lists of equal length, or scalars)."""
+        columns: dict[str, list[Any]] = {}
+        for col in value.keys():  # AttributeError for a non-dict, as in Azure ML
+            cells = value[col]
+            if hasattr(cells, "tolist") and getattr(cells, "ndim", 0) > 0:
+                cells = cells.tolist()
+            cells = list(cells) if isinstance(cells, (list, tuple)) else [cells]
+            for cell in cells:
+                if isinstance(cell, (list, tuple, dict, set)):
+                    raise AzureMLException(
+                        f"Value of type {type(cell)} is not supported, supported types include "
+                        f"{_SUPPORTED}"
+                    )
+            columns[str(col)] = cells
+        if not columns:
+            self._recorder.note("run-log-table", str(name), "empty table: nothing stored")
+            return
+        first, *others = columns
+        for col in others:
+            if len(columns[col]) != len(columns[first]):
+                raise AzureMLException(
+                    f"Columns must have the same length, column {first} had length "
+                    f"{len(columns[first])}, however, column {col} had length "
+                    f"{len(columns[col])}."
+                )
+        rows = [{c: columns[c][i] for c in columns} for i in range(len(columns[first]))]
+        self._append_rows(name, rows, "run-log-table")
+
+    # -- JSON metric kinds ----------------------------------------------------------------------
+    def _log_json(self, kind: str, rule: str, name: Any, value: Any) -> None:
+        if isinstance(value, (str, bytes)):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise UserErrorException("Invalid JSON provided") from None
+        text = json.dumps(value, indent=2)  # TypeError for sets, arrays... as in Azure ML
+        base = artifact_name(name)
+        self._stage_and_put(f"{base}.json", data=text.encode("utf-8"))
+        from shims.render import render
+
+        png, why = render(kind, posixpath.basename(base), value)
+        if png is not None:
+            self._stage_and_put(f"{base}.png", data=png)
+        self._recorder.note(rule, str(name), why)
+
+    def log_confusion_matrix(self, name: Any, value: Any, description: str = "") -> None:
+        """Store the confusion matrix as `<name>.json` and draw it as `<name>.png`."""
+        self._log_json("confusion_matrix", "run-log-confusion-matrix", name, value)
+
+    def log_accuracy_table(self, name: Any, value: Any, description: str = "") -> None:
+        """Store the accuracy table as `<name>.json` and draw its curves as `<name>.png`."""
+        self._log_json("accuracy_table", "run-log-accuracy-table", name, value)
+
+    def log_predictions(self, name: Any, value: Any, description: str = "") -> None:
+        """Store the predictions as `<name>.json` and draw them as `<name>.png`."""
+        self._log_json("predictions", "run-log-predictions", name, value)
+
+    def log_residuals(self, name: Any, value: Any, description: str = "") -> None:
+        """Store the residuals as `<name>.json` and draw the histogram as `<name>.png`."""
+        self._log_json("residuals", "run-log-residuals", name, value)
+
+    # -- images and files -----------------------------------------------------------------------
+    def _stage_and_put(
+        self, name: str, src: str | os.PathLike[str] | None = None, data: bytes | None = None
+    ) -> int:
+        directory, base = posixpath.split(name)
+        staged = self._w.stage_file(src, data, base)
+        return self._w.put(("a", self._run_id, staged, directory))
+
+    def log_image(
+        self, name: Any, path: Any = None, plot: Any = None, description: str = ""
+    ) -> None:
+        """Store an image file (`path=`) or a figure (`plot=`, e.g. `plt` or a Figure)."""
+        if path is not None and plot is not None:
+            raise AzureMLException(
+                "Invalid parameters, path and plot were both provided, only one at a time is "
+                "supported"
+            )
+        if path is None and plot is None:
+            raise AzureMLException("Invalid parameters, one of path and plot is required as input")
+        base = artifact_name(name)
+        if plot is not None:
+            if not callable(getattr(plot, "savefig", None)):
+                raise AzureMLException(
+                    "Argument [plot] is of invalid type. Expected type: [matplotlib.pyplot]"
+                )
+            buf = io.BytesIO()
+            plot.savefig(buf, format="png")
+            self._stage_and_put(f"{base}.png", data=buf.getvalue())
+            return
+        _reject_pathlib(path)
+        if isinstance(path, str):
+            if not os.path.exists(path):
+                raise FileNotFoundError(2, "No such file or directory", path)
+            kind = mimetypes.guess_type(path)[0] or ""
+            if not kind.startswith("image/"):
+                raise AzureMLException(f"Argument [{path}] is malformed.")
+            ext = os.path.splitext(path)[1]
+            target = base if base.lower().endswith(ext.lower()) else base + ext
+            self._stage_and_put(target, src=path)
+            return
+        data = _read_stream(path)
+        ext = _image_ext(data)
+        self._stage_and_put(base if base.lower().endswith(ext) else base + ext, data=data)
+
+    def upload_file(self, name: Any, path_or_stream: Any, datastore_name: Any = None) -> None:
+        """Store a file (a path or a readable stream) as the artifact `name`, folders included."""
+        _reject_pathlib(path_or_stream)
+        target = artifact_name(name)
+        if datastore_name is not None:
+            self._recorder.note("run-upload-datastore", target, f"datastore {datastore_name!r}")
+        if isinstance(path_or_stream, str):
+            self._stage_and_put(target, src=path_or_stream)
+        else:
+            self._stage_and_put(target, data=_read_stream(path_or_stream))
+
+    def upload_files(
+        self,
+        names: Any = _MISSING,
+        paths: Any = _MISSING,
+        return_artifacts: bool = False,
+        timeout_seconds: Any = None,
+        datastore_name: Any = None,
+        *,
+        name: Any = _MISSING,
+    ) -> None:
+        """Store each file in `paths` as the artifact at the same position in `names`."""
+        if names is _MISSING:
+            names = name
+        if names is _MISSING or paths is _MISSING:
+            raise TypeError("upload_files() needs names and paths")
+        names, paths = list(names), list(paths)
+        if len(names) != len(paths):
+            raise TypeError(
+                "names and paths must be lists of equal lengths. Names was of length "
+                f"{len(names)} and paths of length {len(paths)}."
+            )
+        targets = [artifact_name(n) for n in names]
+        for p in paths:
+            _reject_pathlib(p)
+            if not os.path.isfile(p):
+                raise FileNotFoundError(2, "No such file or directory", p)
+        for target, p in zip(targets, paths):
+            self.upload_file(target, p, datastore_name)
+
+    def upload_folder(self, name: Any, path: Any, datastore_name: Any = None) -> None:
+        """Store every file under the folder `path` as `<name>/<relative path>`."""
+        _reject_pathlib(path)
+        if not os.path.isdir(path):
+            raise UserErrorException(f"Cannot upload path: {path} since it is not a valid directory.")
+        prefix = artifact_name(name)
+        if str(path).endswith(("/", os.sep)):
+            self._recorder.note(
+                "run-upload-folder", prefix,
+                "path ends with '/': files stored under name/ (Azure ML glued the names)",
+            )
+        for root, dirs, files in os.walk(path):
+            dirs.sort()
+            for f in sorted(files):
+                full = os.path.join(root, f)
+                rel = os.path.relpath(full, path).replace(os.sep, "/")
+                self.upload_file(f"{prefix}/{rel}", full, datastore_name)
+
+    # -- tags and properties --------------------------------------------------------------------
+    def tag(self, key: Any = _MISSING, value: Any = None, *, name: Any = _MISSING) -> None:
+        """Set a tag; a key-only tag is stored with an empty value."""
+        if key is _MISSING:
+            key = name
+        if key is _MISSING:
+            raise TypeError("tag() missing 1 required positional argument: 'key'")
+        k = self._key(key)
+        if value is None:
+            self._recorder.note("run-tag-key-only", k)
+        self._put_tag(k, "" if value is None else str(value))
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set several tags; None values become empty strings."""
+        for k, v in tags.items():  # AttributeError for a str or a list, as in Azure ML
+            self._put_tag(self._key(k), "" if v is None else str(v))
+
+    def remove_tags(self, tags: Any) -> None:
+        """Delete the named tags (a list of keys, or one key)."""
+        keys = [tags] if isinstance(tags, str) else list(tags)
+        for k in keys:
+            self._w.put(("d", self._run_id, self._key(k)))
+
+    def get_tags(self) -> dict[str, str]:
+        """The run's tags, without MLflow's and the shim's own bookkeeping tags."""
+        self.flush()
+        tags = self._s.client.get_run(self._run_id).data.tags
+        return {
+            self._originals.get(k, k): v
+            for k, v in tags.items()
+            if not k.startswith(_HIDDEN_TAG_PREFIXES)
+        }
+
+    def add_properties(self, properties: Mapping[str, Any] | None) -> None:
+        """Add write-once properties (MLflow params); changing one raises, as in Azure ML."""
+        if not properties:
+            return
+        records = []
+        with self._lock:
+            for k, v in properties.items():
+                key, text = self._key(k), str(v)
+                old = self._props.get(key)
+                if old is not None and old != text:
+                    raise UserErrorException(
+                        f"Property {k!r} is already set to {old!r}; properties are write-once."
+                    )
+                if old is None:
+                    self._props[key] = text
+                    records.append(("p", self._run_id, key, text))
+        if records:
+            self._w.put_many(records)
+
+    def get_properties(self) -> dict[str, str]:
+        """The run's properties (MLflow params)."""
+        self.flush()
+        params = self._s.client.get_run(self._run_id).data.params
+        return {self._originals.get(k, k): v for k, v in params.items()}
+
+    # -- reading back ---------------------------------------------------------------------------
+    def get_metrics(
+        self, name: Any = None, recursive: bool = False, run_type: Any = None, populate: bool = False
+    ) -> dict[str, Any]:
+        """{name: value, or [values] when logged more than once}; tables as {column: [values]}."""
+        self.flush()
+        if recursive:
+            out: dict[str, Any] = {self._run_id: self._metrics(name)}
+            for child in self.get_children(recursive=True):
+                out[child.id] = child._metrics(name)
+            return out
+        return self._metrics(name)
+
+    def _metrics(self, name: Any) -> dict[str, Any]:
+        client = self._s.client
+        data = client.get_run(self._run_id).data
+        out: dict[str, Any] = {}
+        for key in data.metrics:
+            if key in self._table_metrics:
+                continue
+            history = sorted(client.get_metric_history(self._run_id, key),
+                             key=lambda m: (m.step, m.timestamp))
+            values = [m.value for m in history]
+            out[self._originals.get(key, key)] = values[0] if len(values) == 1 else values
+        for key, entries in self._texts.items():
+            values = [e["value"] for e in entries]
+            original = self._originals.get(key, key)
+            if original in out:
+                continue
+            out[original] = values[0] if len(values) == 1 else values
+        for key, table in self._tables.items():
+            out[self._originals.get(key, key)] = {
+                c: [row.get(c) for row in table.rows] for c in table.columns
+            }
+        if name is not None:
+            return {name: out[name]} if name in out else {}
+        return out
+
+    def get_file_names(self) -> list[str]:
+        """Every artifact path of the run."""
+        self.flush()
+        client = self._s.client
+        names: list[str] = []
+        stack: list[str | None] = [None]
+        while stack:
+            for f in client.list_artifacts(self._run_id, stack.pop()):
+                if f.is_dir:
+                    stack.append(f.path)
+                else:
+                    names.append(f.path)
+        return sorted(names)
+
+    def download_file(
+        self, name: str, output_file_path: Any = None, _validate_checksum: bool = False
+    ) -> None:
+        """Download the artifact `name` to `output_file_path` (default: its base name in cwd)."""
+        import tempfile
+
+        self.flush()
+        dest = Path(output_file_path) if output_file_path else Path(posixpath.basename(name))
+        if dest.is_dir():
+            dest = dest / posixpath.basename(name)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            got = self._s.client.download_artifacts(self._run_id, name, tmp)
+            shutil.copyfile(got, dest)
+
+    def download_files(
+        self,
+        prefix: Any = None,
+        output_directory: Any = None,
+        output_paths: Any = None,
+        batch_size: int = 100,
+        append_prefix: bool = True,
+        timeout_seconds: Any = None,
+    ) -> None:
+        """Download every artifact under `prefix` into `output_directory` (default: cwd)."""
+        names = [n for n in self.get_file_names() if not prefix or n.startswith(prefix)]
+        base = Path(output_directory or ".")
+        for i, n in enumerate(names):
+            if output_paths is not None:
+                dest = Path(output_paths[i])
+            else:
+                rel = n if append_prefix or not prefix else n[len(prefix):].lstrip("/")
+                dest = base / rel
+            self.download_file(n, dest)
+
+    def get_status(self) -> str:
+        """Azure's name for the run's MLflow status (Running, Completed, Failed, Canceled)."""
+        status = self._s.client.get_run(self._run_id).info.status
+        return _STATUS_TO_AZURE.get(status, status.capitalize())
+
+    def get_details(self) -> dict[str, Any]:
+        """runId, status, start and end times, properties and tags."""
+        self.flush()
+        mlrun = self._s.client.get_run(self._run_id)
+        info = mlrun.info
+
+        def iso(ms: int | None) -> str | None:
+            if not ms:
+                return None
+            return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + (
+                f".{ms % 1000:03d}Z"
+            )
+
+        return {
+            "runId": info.run_id,
+            "experimentId": info.experiment_id,
+            "status": _STATUS_TO_AZURE.get(info.status, info.status),
+            "startTimeUtc": iso(info.start_time),
+            "endTimeUtc": iso(info.end_time),
+            "properties": dict(mlrun.data.params),
+            "tags": {k: v for k, v in mlrun.data.tags.items()
+                     if not k.startswith(_HIDDEN_TAG_PREFIXES)},
+        }
+
+    def get_portal_url(self) -> str:
+        """The MLflow UI address of this run when tracking to a server, else the tracking URI."""
+        uri = self._s.tracking_uri
+        if uri.startswith(("http://", "https://")):
+            return f"{uri.rstrip('/')}/#/experiments/{self._exp_id}/runs/{self._run_id}"
+        return uri
+
+    # -- children -------------------------------------------------------------------------------
+    def child_run(self, name: Any = None, run_id: Any = None, outputs: Any = None) -> Run:
+        """Start a nested run; complete it (or leave its `with` block) to end it."""
+        tags = {"aml2mlflow.v1_run_id": str(run_id)} if run_id else None
+        return Run._create(self.experiment, name=name or run_id, parent=self, tags=tags,
+                           outputs=outputs)
+
+    def create_children(
+        self, count: Any = None, tag_key: Any = None, tag_values: Any = None
+    ) -> list[Run]:
+        """Create `count` nested runs, or one per value in `tag_values` tagged `tag_key`."""
+        if count is None and (tag_key is None or tag_values is None):
+            if tag_key is not None:
+                raise UserErrorException("tag_values must not be null when tag_key is set")
+            raise UserErrorException("Either count or tag_key and tag_values must be set")
+        if count is not None and tag_key is not None and tag_values is not None:
+            raise UserErrorException("count can not be set when tag_key and tag_values are set")
+        if count is not None:
+            if count > 100:
+                raise UserErrorException("create_children can not create more than 100 runs")
+            return [self.child_run() for _ in range(count)]
+        children = []
+        for value in tag_values:
+            child = self.child_run()
+            child.tag(tag_key, value)
+            children.append(child)
+        return children
+
+    def get_children(
+        self,
+        recursive: bool = False,
+        tags: Any = None,
+        properties: Any = None,
+        type: Any = None,
+        status: Any = None,
+        _rehydrate_runs: bool = True,
+    ) -> Iterator[Run]:
+        """Yield the nested runs (and theirs, when recursive)."""
+        client = self._s.client
+        found = client.search_runs(
+            [self._exp_id], filter_string=f"tags.mlflow.parentRunId = '{self._run_id}'"
+        )
+        for mlrun in found:
+            child = Run.__new__(Run)
+            child._setup(self._s, mlrun.info, self._exp, owned=False, parent=self)
+            yield child
+            if recursive:
+                yield from child.get_children(recursive=True)
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> None:
+        """MLflow runs are RUNNING from creation: nothing to do."""
+
+    def flush(self, timeout_seconds: float = 300) -> None:
+        """Block until everything logged so far is stored (tables and text artifacts included)."""
+        self._write_side_files()
+        self._w.wait(timeout=timeout_seconds)
+
+    def complete(self, _set_status: bool = True) -> None:
+        """Upload ./outputs, store everything pending and end the run FINISHED."""
+        self._finish("FINISHED", None)
+
+    def fail(
+        self, error_details: Any = None, error_code: Any = None, _set_status: bool = True
+    ) -> None:
+        """End the run FAILED, keeping the error details as tags."""
+        if error_details is not None and not isinstance(error_details, (str, BaseException)):
+            raise TypeError("error_details must be instance of string or BaseException.")
+        if error_code is not None:
+            self._put_tag("aml2mlflow.error_code", str(error_code))
+        self._finish("FAILED", error_details)
+
+    def cancel(self) -> None:
+        """End the run KILLED (Azure's Canceled)."""
+        self._finish("KILLED", None)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exit_type: Any, value: Any, traceback: Any) -> None:
+        if value is not None:
+            self.fail(value if isinstance(value, BaseException) else None)
+        else:
+            self.complete()
+
+    def _finish(self, status: str, error: Any, wait: bool = True) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self._ended = True
+        if error is not None:
+            text = (f"{type(error).__name__}: {error}" if isinstance(error, BaseException)
+                    else str(error))
+            self._put_tag("aml2mlflow.error", text)
+        if self._owned:
+            self._upload_outputs()
+        self._write_side_files()
+        if self._owned:
+            self._w.put(("e", self._run_id, status, _now_ms()))
+            self._s.forget(self)
+        if wait:
+            self._w.wait(timeout=300)
+
+    def _upload_outputs(self) -> None:
+        folder = self._outputs
+        if not folder or not os.path.isdir(folder) or self._parent_obj is not None:
+            return
+        count = 0
+        for root, dirs, files in os.walk(folder):
+            dirs.sort()
+            for f in sorted(files):
+                full = os.path.join(root, f)
+                rel = os.path.relpath(full, os.path.dirname(folder)).replace(os.sep, "/")
+                try:
+                    self._stage_and_put(rel, src=full)
+                    count += 1
+                except OSError as exc:
+                    print(f"aml2mlflow: could not upload {full}: {exc}", file=sys.stderr)
+        if count:
+            self._recorder.note("outputs-folder", "outputs", f"{count} file(s) uploaded at run end")
+
+    def _write_side_files(self) -> None:
+        """Rewrite the artifacts that accumulate (tables, text metrics, conversion report)."""
+        with self._lock:
+            dirty, self._dirty = self._dirty, set()
+            snapshots = []
+            for kind, key in sorted(dirty):
+                if kind == "table":
+                    body = self._tables[key].as_split_json()
+                    snapshots.append((f"tables/{key}.json", body))
+                else:
+                    lines = [json.dumps(e, default=_text) for e in self._texts[key]]
+                    snapshots.append((f"metrics_text/{key}.jsonl", "\n".join(lines) + "\n"))
+            table_list = sorted(self._tables)
+        for path, body in snapshots:
+            self._stage_and_put(path, data=body.encode("utf-8"))
+        if any(kind == "table" for kind, _ in dirty):
+            logged = [{"path": f"tables/{k}.json", "type": "table"} for k in table_list]
+            self._put_tag("mlflow.loggedArtifacts", json.dumps(logged))
+        if self._recorder.dirty:
+            self._recorder.dirty = False
+            body = json.dumps(self._recorder.as_list(), indent=1)
+            self._stage_and_put(CONVERSIONS_ARTIFACT, data=body.encode("utf-8"))
+
+    # -- service-only members -------------------------------------------------------------------
+    def wait_for_completion(
+        self, show_output: bool = False, wait_post_processing: bool = False,
+        raise_on_error: bool = True,
+    ) -> None:
+        raise ServiceOnlyError("Run.wait_for_completion", _instead("run-wait-for-completion"))
+
+    def submit_child(self, config: Any, tags: Any = None, **kwargs: Any) -> None:
+        raise ServiceOnlyError("Run.submit_child", _instead("run-submit-child"))
+
+    def register_model(self, model_name: Any, model_path: Any = None, *args: Any,
+                       **kwargs: Any) -> None:
+        raise ServiceOnlyError("Run.register_model", _instead("run-register-model"))
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        raise ServiceOnlyAttributeError(f"Run.{attr}", _instead("service-only"))
+
+
+class ServiceOnlyAttributeError(ServiceOnlyError, AttributeError):
+    """A service-only member was looked up; also an AttributeError so `hasattr` stays False."""
+
+
+def _instead(rule_id: str) -> str:
+    from migrate.catalogue import entry
+
+    return entry(rule_id).reason
+
+
+class _OfflineRun:
+    """Never instantiated: `isinstance(run, _OfflineRun)` is always False, as the run records."""
+
+
+class Experiment:
+    """An MLflow experiment under the legacy name; `start_logging()` starts a run in it."""
+
+    def __init__(
+        self,
+        workspace: Any,
+        name: str,
+        _skip_name_validation: bool = False,
+        _id: Any = None,
+        _archived_time: Any = None,
+        _create_in_cloud: bool = True,
+        _experiment_dto: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.workspace = workspace
+        self.name = name
+        self._id: str | None = str(_id) if _id is not None else None
+
+    @classmethod
+    def _default(cls) -> Experiment:
+        exp_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
+        if exp_id:
+            return cls(None, "", _id=exp_id)
+        return cls(None, default_experiment_name())
+
+    @property
+    def id(self) -> str:
+        return self._mlflow_id()
+
+    def _mlflow_id(self) -> str:
+        if self._id is None:
+            client = session().client
+            exp = client.get_experiment_by_name(self.name)
+            if exp is None:
+                try:
+                    self._id = str(client.create_experiment(self.name))
+                except Exception:  # created meanwhile by another process
+                    exp = client.get_experiment_by_name(self.name)
+                    if exp is None:
+                        raise
+                    self._id = str(exp.experiment_id)
+            else:
+                if exp.lifecycle_stage == "deleted":
+                    client.restore_experiment(exp.experiment_id)
+                self._id = str(exp.experiment_id)
+        return self._id
+
+    def start_logging(self, *args: Any, **kwargs: Any) -> Run:
+        """Start an interactive run in this experiment (name/display_name, outputs accepted)."""
+        name = kwargs.get("display_name") or kwargs.get("name")
+        outputs = kwargs.get("outputs", "outputs")
+        return Run._create(self, name=name, outputs=outputs)
+
+    def submit(self, config: Any, tags: Any = None, **kwargs: Any) -> None:
+        raise ServiceOnlyError("Experiment.submit", _instead("experiment-submit"))
+
+    def get_runs(self, type: Any = None, tags: Any = None, properties: Any = None,
+                 include_children: bool = False) -> Iterator[Run]:
+        return Run.list(self, include_children=include_children)
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r})"
+
+
+def default_experiment_name() -> str:
+    """MLFLOW_EXPERIMENT_NAME, else the running script's name, else "Default"."""
+    env = os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    if env:
+        return env
+    main = sys.argv[0] if sys.argv else ""
+    stem = Path(main).stem if main and main not in ("-c", "-m") else ""
+    if not stem or stem in ("ipykernel_launcher", "__main__", "pytest"):
+        return "Default"
+    return stem
+
+
+class Workspace:
+    """A stand-in for an Azure ML workspace: the MLflow tracking target.
+
+    `Workspace.from_config()`, `Workspace(...)` and `Workspace.get(...)` all work, so notebooks that
+    start with them run; compute, datastore and environment members raise `ServiceOnlyError`.
+    """
+
+    def __init__(
+        self,
+        subscription_id: Any = None,
+        resource_group: Any = None,
+        workspace_name: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.name = str(workspace_name or kwargs.get("name") or "mlflow")
+        self.location = "local"
+
+    @classmethod
+    def from_config(cls, path: Any = None, auth: Any = None, _logger: Any = None,
+                    _file_name: Any = None) -> Workspace:
+        """Read the workspace name from config.json when present (for display only)."""
+        conf: dict[str, Any] = {}
+        candidates = [Path(path)] if path else []
+        here = Path.cwd()
+        for folder in [here, *here.parents]:
+            candidates += [folder / ".azureml" / "config.json", folder / "config.json"]
+        for c in candidates:
+            file = c / "config.json" if c.is_dir() else c
+            if file.is_file():
+                try:
+                    conf = json.loads(file.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    conf = {}
+                break
+        return cls(conf.get("subscription_id"), conf.get("resource_group"),
+                   conf.get("workspace_name"))
+
+    @staticmethod
+    def get(name: Any, auth: Any = None, subscription_id: Any = None, resource_group: Any = None,
+            *args: Any, **kwargs: Any) -> Workspace:
+        return Workspace(subscription_id, resource_group, name)
+
+    def get_mlflow_tracking_uri(self, *args: Any, **kwargs: Any) -> str:
+        """The MLflow tracking URI this process logs to."""
+        import mlflow
+
+        return str(mlflow.get_tracking_uri())
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        raise ServiceOnlyAttributeError(f"Workspace.{attr}", _instead("service-only"))
+
+    def __repr__(self) -> str:
+        return f"Workspace(name={self.name!r})"

@@ -1,0 +1,107 @@
+"""Shared fixtures: a real MLflow local store per test, and a real `mlflow server` per session."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh sqlite MLflow store in the test's own folder, which is also the working directory."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("AML2MLFLOW_QUIET", "1")
+    monkeypatch.setenv("AML2MLFLOW_SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
+    monkeypatch.delenv("MLFLOW_EXPERIMENT_ID", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return uri
+
+
+@pytest.fixture
+def shim(store: str) -> Iterator[str]:
+    """The in-process shim against `store`: a new session before the test, closed after it."""
+    from shims import session
+
+    session.reset()
+    yield store
+    session.reset()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(folder: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a real `mlflow server` on 127.0.0.1 in its own process group; wait for /health."""
+    port = port or _free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    mlflow_bin = Path(sys.executable).with_name("mlflow")
+    proc = subprocess.Popen(
+        [str(mlflow_bin), "server", "--backend-store-uri", f"sqlite:///{folder / 'server.db'}",
+         "--artifacts-destination", str(folder / "artifacts"), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1"],
+        cwd=folder, env=env, start_new_session=True,
+        stdout=open(folder / "server.log", "wb"), stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"mlflow server exited: {(folder / 'server.log').read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError("mlflow server did not answer /health within 90 s")
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real `mlflow server` on 127.0.0.1, shared by the session, stopped after it."""
+    proc, url = start_server(tmp_path_factory.mktemp("mlflow-server"))
+    try:
+        yield url
+    finally:
+        stop_server(proc)
+
+
+def run_shim(script: Path | str, *args: str, cwd: Path, env: dict[str, str] | None = None,
+             timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run `python -m shims script args...` in a subprocess, as a user would."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "shims", str(script), *args],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )

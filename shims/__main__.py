@@ -18,7 +18,7 @@ USAGE = "usage: python -m shims [--force] script.py [args...] | -m module [args.
 
 def _trim(tb: TracebackType | None) -> TracebackType | None:
     """Drop the runner's own frames so the traceback starts in the user's code, as with python."""
-    here = {__file__, runpy.__file__}
+    here = {__file__, runpy.__file__, "<frozen runpy>"}
     while tb is not None and tb.tb_frame.f_code.co_filename in here:
         tb = tb.tb_next
     return tb
@@ -27,6 +27,7 @@ def _trim(tb: TracebackType | None) -> TracebackType | None:
 def run(argv: list[str]) -> int:
     """Run `argv` (`[script, *args]` or `["-m", module, *args]`) under the shim; return the exit code."""
     from shims import session as session_module
+    from shims.conversions import quiet
     from shims.hook import install
 
     force = False
@@ -47,8 +48,11 @@ def run(argv: list[str]) -> int:
     else:
         target, args = argv[0], argv[1:]
         if not os.path.exists(target):
-            print(f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
-                  "[Errno 2] No such file or directory", file=sys.stderr)
+            print(
+                f"{sys.executable}: can't open file {os.path.abspath(target)!r}: "
+                "[Errno 2] No such file or directory",
+                file=sys.stderr,
+            )
             return 2
         sys.argv = [target, *args]
         sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
@@ -73,6 +77,8 @@ def run(argv: list[str]) -> int:
     current = session_module.current()
     if current is not None:
         current.close()
+        if not quiet():
+            print(current.where_to_look(), file=sys.stderr)
     return code
 
 

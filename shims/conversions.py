@@ -74,8 +74,10 @@ def summarise(recorders: list[Recorder]) -> str:
         items = [c for c in rec.as_list() if c["fidelity"] != "exact"]
         if not items:
             continue
-        lines.append(f"aml2mlflow: run {rec.run_id}: {len(items)} lossy conversion(s), "
-                     f"details in artifact {ARTIFACT}")
+        lines.append(
+            f"aml2mlflow: run {rec.run_id}: {len(items)} lossy conversion(s), "
+            f"details in artifact {ARTIFACT}"
+        )
         for c in items[:10]:
             name = f" {c['name']!r}" if c["name"] else ""
             detail = f" ({c['detail']})" if c["detail"] else ""

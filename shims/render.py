@@ -49,8 +49,14 @@ def confusion_matrix(name: str, data: Data) -> bytes:
     for i, row in enumerate(matrix):
         for j, v in enumerate(row):
             text = f"{v:g}"
-            ax.text(j, i, text, ha="center", va="center",
-                    color="white" if top and v > top / 2 else "black")
+            ax.text(
+                j,
+                i,
+                text,
+                ha="center",
+                va="center",
+                color="white" if top and v > top / 2 else "black",
+            )
     ax.set_title(name)
     return _png(fig)
 
@@ -88,8 +94,9 @@ def predictions(name: str, data: Data) -> bytes:
     fig = _figure()
     ax = fig.add_subplot()
     ax.errorbar(centres, averages, yerr=errors, fmt="o", label="mean predicted")
-    ax.plot([edges[0], edges[-1]], [edges[0], edges[-1]], linestyle="--", color="grey",
-            label="ideal")
+    ax.plot(
+        [edges[0], edges[-1]], [edges[0], edges[-1]], linestyle="--", color="grey", label="ideal"
+    )
     ax.set(xlabel="True value (bin)", ylabel="Predicted value", title=name)
     ax.legend(fontsize="small")
     return _png(fig)

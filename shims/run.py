@@ -12,6 +12,7 @@ Metric values are queued (see `shims.writer`) so the training loop pays microsec
 
 from __future__ import annotations
 
+import builtins
 import io
 import json
 import mimetypes
@@ -32,9 +33,7 @@ from shims.errors import AzureMLException, ServiceOnlyError, UserErrorException
 from shims.names import mlflow_name
 from shims.session import Session, session
 
-_SUPPORTED = (
-    "[[<class 'float'>, <class 'str'>, <class 'bool'>, <class 'NoneType'>, <class 'int'>]]"
-)
+_SUPPORTED = "[[<class 'float'>, <class 'str'>, <class 'bool'>, <class 'NoneType'>, <class 'int'>]]"
 _LIST_ERROR = "run.log does not support list type. Use run.log_list instead"
 _STATUS_TO_AZURE = {
     "RUNNING": "Running",
@@ -104,7 +103,7 @@ def artifact_name(name: Any, what: str = "name") -> str:
         raise UserErrorException(
             f"The artifact {what} {name!r} points outside the run's artifacts ('..')."
         )
-    return norm
+    return str(norm)
 
 
 def _reject_pathlib(value: Any) -> None:
@@ -121,8 +120,14 @@ def _read_stream(stream: Any) -> bytes:
 
 
 def _image_ext(data: bytes) -> str:
-    for magic, ext in ((b"\x89PNG", ".png"), (b"\xff\xd8", ".jpg"), (b"GIF8", ".gif"),
-                       (b"BM", ".bmp"), (b"<svg", ".svg"), (b"%PDF", ".pdf")):
+    for magic, ext in (
+        (b"\x89PNG", ".png"),
+        (b"\xff\xd8", ".jpg"),
+        (b"GIF8", ".gif"),
+        (b"BM", ".bmp"),
+        (b"<svg", ".svg"),
+        (b"%PDF", ".pdf"),
+    ):
         if data.startswith(magic):
             return ext
     return ".png"
@@ -410,7 +415,7 @@ class Run:
     def _log_list(self, name: Any, value: Iterable[Any]) -> int:
         items = list(value)  # TypeError for non-iterables, as in Azure ML
         for item in items:
-            if isinstance(item, (list, tuple, dict, set)) or getattr(item, "ndim", 0):
+            if isinstance(item, (list, tuple, dict, set)) or getattr(item, "ndim", False):
                 raise AzureMLException(
                     f"Value of type {type(item)} is not supported, supported types include "
                     f"{_SUPPORTED}"
@@ -430,8 +435,11 @@ class Run:
                 if number is None:
                     texts = True
                     self._texts.setdefault(key, []).append(
-                        {"step": base + i, "timestamp": ts,
-                         "value": None if item is None else _text(item)}
+                        {
+                            "step": base + i,
+                            "timestamp": ts,
+                            "value": None if item is None else _text(item),
+                        }
                     )
                     continue
                 if _is_bool(item):
@@ -445,7 +453,7 @@ class Run:
             return self._w.put_many(records)
 
     # -- tables ---------------------------------------------------------------------------------
-    def _append_rows(self, name: Any, rows: list[dict[str, Any]], rule: str) -> None:
+    def _append_rows(self, name: Any, rows: builtins.list[dict[str, Any]], rule: str) -> None:
         text = name if isinstance(name, str) else str(name)
         table_key = mlflow_name(text)
         self._recorder.note(rule, text)
@@ -483,7 +491,7 @@ class Run:
     def log_table(self, name: Any, value: Mapping[str, Any], description: str = "") -> None:
         """Append the rows of a dict of columns (lists of equal length, or scalars)."""
         columns: dict[str, list[Any]] = {}
-        for col in value.keys():  # AttributeError for a non-dict, as in Azure ML
+        for col in value.keys():  # noqa: SIM118 (a list must raise AttributeError, as in Azure ML)
             cells = value[col]
             if hasattr(cells, "tolist") and getattr(cells, "ndim", 0) > 0:
                 cells = cells.tolist()
@@ -630,11 +638,14 @@ class Run:
         """Store every file under the folder `path` as `<name>/<relative path>`."""
         _reject_pathlib(path)
         if not os.path.isdir(path):
-            raise UserErrorException(f"Cannot upload path: {path} since it is not a valid directory.")
+            raise UserErrorException(
+                f"Cannot upload path: {path} since it is not a valid directory."
+            )
         prefix = artifact_name(name)
         if str(path).endswith(("/", os.sep)):
             self._recorder.note(
-                "run-upload-folder", prefix,
+                "run-upload-folder",
+                prefix,
                 "path ends with '/': files stored under name/ (Azure ML glued the names)",
             )
         for root, dirs, files in os.walk(path):
@@ -704,7 +715,11 @@ class Run:
 
     # -- reading back ---------------------------------------------------------------------------
     def get_metrics(
-        self, name: Any = None, recursive: bool = False, run_type: Any = None, populate: bool = False
+        self,
+        name: Any = None,
+        recursive: bool = False,
+        run_type: Any = None,
+        populate: bool = False,
     ) -> dict[str, Any]:
         """{name: value, or [values] when logged more than once}; tables as {column: [values]}."""
         self.flush()
@@ -722,8 +737,9 @@ class Run:
         for key in data.metrics:
             if key in self._table_metrics:
                 continue
-            history = sorted(client.get_metric_history(self._run_id, key),
-                             key=lambda m: (m.step, m.timestamp))
+            history = sorted(
+                client.get_metric_history(self._run_id, key), key=lambda m: (m.step, m.timestamp)
+            )
             values = [m.value for m in history]
             out[self._originals.get(key, key)] = values[0] if len(values) == 1 else values
         for key, entries in self._texts.items():
@@ -740,7 +756,7 @@ class Run:
             return {name: out[name]} if name in out else {}
         return out
 
-    def get_file_names(self) -> list[str]:
+    def get_file_names(self) -> builtins.list[str]:
         """Every artifact path of the run."""
         self.flush()
         client = self._s.client
@@ -785,14 +801,14 @@ class Run:
             if output_paths is not None:
                 dest = Path(output_paths[i])
             else:
-                rel = n if append_prefix or not prefix else n[len(prefix):].lstrip("/")
+                rel = n if append_prefix or not prefix else n[len(prefix) :].lstrip("/")
                 dest = base / rel
             self.download_file(n, dest)
 
     def get_status(self) -> str:
         """Azure's name for the run's MLflow status (Running, Completed, Failed, Canceled)."""
         status = self._s.client.get_run(self._run_id).info.status
-        return _STATUS_TO_AZURE.get(status, status.capitalize())
+        return _STATUS_TO_AZURE.get(status, str(status).capitalize())
 
     def get_details(self) -> dict[str, Any]:
         """runId, status, start and end times, properties and tags."""
@@ -814,8 +830,9 @@ class Run:
             "startTimeUtc": iso(info.start_time),
             "endTimeUtc": iso(info.end_time),
             "properties": dict(mlrun.data.params),
-            "tags": {k: v for k, v in mlrun.data.tags.items()
-                     if not k.startswith(_HIDDEN_TAG_PREFIXES)},
+            "tags": {
+                k: v for k, v in mlrun.data.tags.items() if not k.startswith(_HIDDEN_TAG_PREFIXES)
+            },
         }
 
     def get_portal_url(self) -> str:
@@ -829,12 +846,13 @@ class Run:
     def child_run(self, name: Any = None, run_id: Any = None, outputs: Any = None) -> Run:
         """Start a nested run; complete it (or leave its `with` block) to end it."""
         tags = {"aml2mlflow.v1_run_id": str(run_id)} if run_id else None
-        return Run._create(self.experiment, name=name or run_id, parent=self, tags=tags,
-                           outputs=outputs)
+        return Run._create(
+            self.experiment, name=name or run_id, parent=self, tags=tags, outputs=outputs
+        )
 
     def create_children(
         self, count: Any = None, tag_key: Any = None, tag_values: Any = None
-    ) -> list[Run]:
+    ) -> builtins.list[Run]:
         """Create `count` nested runs, or one per value in `tag_values` tagged `tag_key`."""
         if count is None and (tag_key is None or tag_values is None):
             if tag_key is not None:
@@ -916,8 +934,11 @@ class Run:
                 return
             self._ended = True
         if error is not None:
-            text = (f"{type(error).__name__}: {error}" if isinstance(error, BaseException)
-                    else str(error))
+            text = (
+                f"{type(error).__name__}: {error}"
+                if isinstance(error, BaseException)
+                else str(error)
+            )
             self._put_tag("aml2mlflow.error", text)
         if self._owned:
             self._upload_outputs()
@@ -971,7 +992,9 @@ class Run:
 
     # -- service-only members -------------------------------------------------------------------
     def wait_for_completion(
-        self, show_output: bool = False, wait_post_processing: bool = False,
+        self,
+        show_output: bool = False,
+        wait_post_processing: bool = False,
         raise_on_error: bool = True,
     ) -> None:
         raise ServiceOnlyError("Run.wait_for_completion", _instead("run-wait-for-completion"))
@@ -979,8 +1002,9 @@ class Run:
     def submit_child(self, config: Any, tags: Any = None, **kwargs: Any) -> None:
         raise ServiceOnlyError("Run.submit_child", _instead("run-submit-child"))
 
-    def register_model(self, model_name: Any, model_path: Any = None, *args: Any,
-                       **kwargs: Any) -> None:
+    def register_model(
+        self, model_name: Any, model_path: Any = None, *args: Any, **kwargs: Any
+    ) -> None:
         raise ServiceOnlyError("Run.register_model", _instead("run-register-model"))
 
     def __getattr__(self, attr: str) -> Any:
@@ -1059,8 +1083,13 @@ class Experiment:
     def submit(self, config: Any, tags: Any = None, **kwargs: Any) -> None:
         raise ServiceOnlyError("Experiment.submit", _instead("experiment-submit"))
 
-    def get_runs(self, type: Any = None, tags: Any = None, properties: Any = None,
-                 include_children: bool = False) -> Iterator[Run]:
+    def get_runs(
+        self,
+        type: Any = None,
+        tags: Any = None,
+        properties: Any = None,
+        include_children: bool = False,
+    ) -> Iterator[Run]:
         return Run.list(self, include_children=include_children)
 
     def __repr__(self) -> str:
@@ -1100,8 +1129,9 @@ class Workspace:
         self.location = "local"
 
     @classmethod
-    def from_config(cls, path: Any = None, auth: Any = None, _logger: Any = None,
-                    _file_name: Any = None) -> Workspace:
+    def from_config(
+        cls, path: Any = None, auth: Any = None, _logger: Any = None, _file_name: Any = None
+    ) -> Workspace:
         """Read the workspace name from config.json when present (for display only)."""
         conf: dict[str, Any] = {}
         candidates = [Path(path)] if path else []
@@ -1116,12 +1146,19 @@ class Workspace:
                 except (OSError, ValueError):
                     conf = {}
                 break
-        return cls(conf.get("subscription_id"), conf.get("resource_group"),
-                   conf.get("workspace_name"))
+        return cls(
+            conf.get("subscription_id"), conf.get("resource_group"), conf.get("workspace_name")
+        )
 
     @staticmethod
-    def get(name: Any, auth: Any = None, subscription_id: Any = None, resource_group: Any = None,
-            *args: Any, **kwargs: Any) -> Workspace:
+    def get(
+        name: Any,
+        auth: Any = None,
+        subscription_id: Any = None,
+        resource_group: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Workspace:
         return Workspace(subscription_id, resource_group, name)
 
     def get_mlflow_tracking_uri(self, *args: Any, **kwargs: Any) -> str:

@@ -36,6 +36,11 @@ class Session:
     """The one per process: created on first use, when mlflow is first imported."""
 
     def __init__(self) -> None:
+        # The writer retries forever with its own backoff; MLflow's default of 7 HTTP retries with
+        # exponential backoff would stall it for minutes on an unreachable server. Only defaults:
+        # a value the user set wins.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
         import mlflow
 
         self.tracking_uri: str = mlflow.get_tracking_uri()
@@ -45,6 +50,7 @@ class Session:
         self.lock = threading.RLock()
         self.context: Run | None = None
         self.live: dict[str, Run] = {}
+        self.started: list[Run] = []  # every run the shim created, in order
         self.recorders: dict[str, Recorder] = {}
         self.failure: BaseException | None = None
         self.closed = False
@@ -57,7 +63,9 @@ class Session:
     def _on_reject(self, rec: tuple[Any, ...], exc: BaseException) -> None:
         recorder = self.recorders.get(rec[1])
         if recorder is not None:
-            what = {"m": "run-log", "p": "run-add-properties", "t": "run-tag"}.get(rec[0], "run-log")
+            what = {"m": "run-log", "p": "run-add-properties", "t": "run-tag"}.get(
+                rec[0], "run-log"
+            )
             recorder.note(what, str(rec[2]), f"rejected by MLflow: {exc}"[:300])
 
     def _hook_excepthook(self) -> None:
@@ -90,7 +98,25 @@ class Session:
         """Track a run the shim started, so that exit ends it."""
         with self.lock:
             self.live[run.id] = run
+            self.started.append(run)
         return self.recorder(run.id)
+
+    def where_to_look(self) -> str:
+        """One line per top-level run started, saying where it is and how to browse it."""
+        uri = self.tracking_uri
+        if uri.startswith(("http://", "https://")):
+            browse = f"open {uri}"
+        else:
+            browse = f"browse with: mlflow ui --backend-store-uri {uri}"
+        lines = []
+        for run in self.started:
+            if run._parent_obj is None:
+                lines.append(
+                    f"aml2mlflow: logged run {run.id} (experiment id {run._exp_id}) to {uri}"
+                )
+        if lines:
+            lines.append(f"aml2mlflow: {browse}")
+        return "\n".join(lines)
 
     def forget(self, run: Run) -> None:
         with self.lock:

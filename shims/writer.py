@@ -152,7 +152,9 @@ class Writer:
         with self._lock:
             if self._thread is not None:
                 return
-            self._thread = threading.Thread(target=self._loop, name="aml2mlflow-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name="aml2mlflow-writer", daemon=True
+            )
             self._thread.start()
 
     def client(self) -> Any:
@@ -334,8 +336,12 @@ def spool(records: list[Record], tracking_uri: str | None, last_error: str) -> P
                 shutil.move(rec[2], dest)
             rec = (rec[0], rec[1], str(dest.relative_to(folder)), rec[3])
         lines.append(json.dumps(list(rec), allow_nan=True))
-    meta = {"tracking_uri": tracking_uri or _current_uri(), "records": len(lines),
-            "last_error": last_error, "created": time.time()}
+    meta = {
+        "tracking_uri": tracking_uri or _current_uri(),
+        "records": len(lines),
+        "last_error": last_error,
+        "created": time.time(),
+    }
     (folder / "meta.json").write_text(json.dumps(meta, indent=1))
     tmp = folder / "records.jsonl.tmp"
     tmp.write_text("\n".join(lines) + ("\n" if lines else ""))

@@ -44,7 +44,7 @@ class Recorder:
     run_id: str
     items: dict[tuple[str, str], Conversion] = field(default_factory=dict)
     dirty: bool = False
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def note(self, rule: str, name: str, detail: str = "") -> None:
         key = (rule, name)

@@ -209,7 +209,7 @@ class Run:
         self._ended = False
         self._parent_obj = parent
         self._outputs = os.path.abspath(outputs) if outputs else None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: a SIGTERM handler may end the run mid-call
         self._steps: dict[str, int] = {}
         self._keys: dict[Any, str] = {}
         self._originals: dict[str, str] = {}

@@ -73,7 +73,7 @@ class Writer:
     def __init__(self, tracking_uri: str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self._queue: deque[Record] = deque()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: the SIGTERM handler may flush mid-put
         self._done = threading.Condition(threading.Lock())
         self._wake = threading.Event()
         self._queued = 0  # records ever queued

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -364,3 +365,99 @@ def test_experiment_name_env_and_script_default(store: str, tmp_path: Path) -> N
         (found,) = client.search_runs([exp.experiment_id])
         assert found.data.metrics == {"m": 1.0}
         assert found.info.status == "FINISHED"
+
+
+@pytest.fixture
+def served(mlflow_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The in-process shim logging to the session's real `mlflow server`."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.setenv("AML2MLFLOW_QUIET", "1")
+    monkeypatch.chdir(tmp_path)
+    session.reset()
+    yield mlflow_server
+    session.reset()
+
+
+@pytest.mark.server
+def test_through_a_real_server(served: str, tmp_path: Path) -> None:
+    run = Experiment(Workspace.from_config(), "served").start_logging()
+    for i in range(1500):  # more than one request's worth
+        run.log("loss", 1.0 / (i + 1))
+    run.log("Accuracy (%)", 99.0)
+    run.log_row("tbl", a=1, b="x")
+    (tmp_path / "f.txt").write_text("artifact through the server")
+    run.upload_file("dir/f.txt", str(tmp_path / "f.txt"))
+    run.complete()
+    client = MlflowClient(served)
+    history = client.get_metric_history(run.id, "loss")
+    assert sorted((m.step, m.value) for m in history) == [(i, 1.0 / (i + 1)) for i in range(1500)]
+    assert client.get_run(run.id).data.metrics["Accuracy pct"] == 99.0
+    assert client.get_run(run.id).info.status == "FINISHED"
+    assert artifact_text(run, "dir/f.txt") == "artifact through the server"
+    assert run.get_portal_url().startswith(served)
+    assert json.loads(artifact_text(run, "tables/tbl.json"))["data"] == [[1, "x"]]
+
+
+def test_download_file_and_files(shim: str, tmp_path: Path) -> None:
+    run = Run.get_context()
+    for name, body in {"a/x.txt": "x", "a/b/y.txt": "y", "z.txt": "z"}.items():
+        src = tmp_path / "src.txt"
+        src.write_text(body)
+        run.upload_file(name, str(src))
+    run.download_file("a/b/y.txt", str(tmp_path / "got" / "y-copy.txt"))
+    assert (tmp_path / "got" / "y-copy.txt").read_text() == "y"
+    run.download_files(prefix="a", output_directory=str(tmp_path / "all"))
+    assert (tmp_path / "all/a/x.txt").read_text() == "x"
+    assert (tmp_path / "all/a/b/y.txt").read_text() == "y"
+    assert not (tmp_path / "all/z.txt").exists()
+    run.download_files(prefix="a/", output_directory=str(tmp_path / "flat"), append_prefix=False)
+    assert (tmp_path / "flat/b/y.txt").read_text() == "y"
+
+
+def test_fail_and_cancel_statuses(shim: str) -> None:
+    exp = Experiment(None, "statuses")
+    failed, cancelled = exp.start_logging(), exp.start_logging()
+    failed.fail(error_details="data missing", error_code="E42")
+    cancelled.cancel()
+    with pytest.raises(TypeError, match="error_details must be instance"):
+        exp.start_logging().fail(error_details=42)
+    client = MlflowClient()
+    got = client.get_run(failed.id)
+    assert got.info.status == "FAILED"
+    assert got.data.tags["aml2mlflow.error"] == "data missing"
+    assert got.data.tags["aml2mlflow.error_code"] == "E42"
+    assert client.get_run(cancelled.id).info.status == "KILLED"
+    assert failed.get_status() == "Failed" and cancelled.get_status() == "Canceled"
+    details = failed.get_details()
+    assert details["runId"] == failed.id and details["status"] == "Failed"
+    assert details["endTimeUtc"].endswith("Z")
+
+
+def test_conversion_summary_on_stderr_unless_quiet(store: str, tmp_path: Path) -> None:
+    script = tmp_path / "lossy.py"
+    script.write_text(
+        "from azureml.core import Run\nrun = Run.get_context()\n"
+        "run.log('prec@1', 0.5)\nrun.log('done', True)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("AML2MLFLOW_QUIET", None)
+    loud = subprocess.run(
+        [sys.executable, "-m", "shims", str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "2 lossy conversion(s)" in loud.stderr
+    assert "Run.log 'prec@1': metric-name (stored as 'prec_at_1')" in loud.stderr
+    env["AML2MLFLOW_QUIET"] = "1"
+    quiet = subprocess.run(
+        [sys.executable, "-m", "shims", str(script)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "aml2mlflow" not in quiet.stderr

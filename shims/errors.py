@@ -11,6 +11,10 @@ class UserErrorException(AzureMLException):
     """A call the legacy SDK rejected as a user error (same cases, same message)."""
 
 
+class SerializationError(UserErrorException):
+    """A value that cannot be sent as the declared type (e.g. a non-integer `step`)."""
+
+
 class ServiceOnlyError(UserErrorException):
     """An Azure-service API (job submission, compute, datastores) that has no MLflow equivalent."""
 

@@ -29,7 +29,12 @@ from pathlib import Path, PurePath
 from typing import Any
 
 from shims.conversions import ARTIFACT as CONVERSIONS_ARTIFACT
-from shims.errors import AzureMLException, ServiceOnlyError, UserErrorException
+from shims.errors import (
+    AzureMLException,
+    SerializationError,
+    ServiceOnlyError,
+    UserErrorException,
+)
 from shims.names import mlflow_name
 from shims.session import Session, session
 
@@ -74,6 +79,13 @@ def as_number(value: Any) -> float | None:
         if kind in "biuf":
             return float(value.item())
     return None
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as the Python numbers they hold (for JSON); anything else unchanged."""
+    if getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        return value.item()
+    return value
 
 
 def _is_bool(value: Any) -> bool:
@@ -149,7 +161,7 @@ class _Table:
 
     def as_split_json(self) -> str:
         """The `orient="split"` JSON that `mlflow.log_table` writes and `mlflow.load_table` reads."""
-        data = [[row.get(c) for c in self.columns] for row in self.rows]
+        data = [[_plain(row.get(c)) for c in self.columns] for row in self.rows]
         return json.dumps({"columns": self.columns, "data": data}, default=_text)
 
 
@@ -365,8 +377,10 @@ class Run:
             try:
                 s = int(step)
             except (TypeError, ValueError) as exc:
-                raise UserErrorException(
-                    f"Unable to serialize value: {step!r} as type: 'long'., {exc}"
+                raise SerializationError(
+                    f"Unable to serialize value: {step!r} as type: 'long'., "
+                    f"{type(exc).__name__}: {exc}",
+                    exc,
                 ) from None
         self._steps[key] = max(s + 1, self._steps.get(key, 0))
         return s
@@ -416,8 +430,9 @@ class Run:
         items = list(value)  # TypeError for non-iterables, as in Azure ML
         for item in items:
             if isinstance(item, (list, tuple, dict, set)) or getattr(item, "ndim", False):
+                # Azure ML names the container's type here, whatever the item was.
                 raise AzureMLException(
-                    f"Value of type {type(item)} is not supported, supported types include "
+                    f"Value of type {type(items)} is not supported, supported types include "
                     f"{_SUPPORTED}"
                 )
         key = self._key(name)
@@ -1003,7 +1018,19 @@ class Run:
         raise ServiceOnlyError("Run.submit_child", _instead("run-submit-child"))
 
     def register_model(
-        self, model_name: Any, model_path: Any = None, *args: Any, **kwargs: Any
+        self,
+        model_name: Any,
+        model_path: Any = None,
+        tags: Any = None,
+        properties: Any = None,
+        model_framework: Any = None,
+        model_framework_version: Any = None,
+        description: Any = None,
+        datasets: Any = None,
+        sample_input_dataset: Any = None,
+        sample_output_dataset: Any = None,
+        resource_configuration: Any = None,
+        **kwargs: Any,
     ) -> None:
         raise ServiceOnlyError("Run.register_model", _instead("run-register-model"))
 

@@ -309,8 +309,7 @@ class Writer:
         """Deliver what is queued within `timeout` seconds; spool the rest and return its folder."""
         self.wait(timeout=timeout)
         if self.pending == 0:
-            self._closing = True
-            return None
+            return None  # the thread stays: a record logged later (another atexit) still lands
         self._closing = True
         with self._lock:
             rest = list(self._inflight) + list(self._queue)

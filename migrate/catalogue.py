@@ -83,6 +83,16 @@ ENTRIES: tuple[Entry, ...] = (
         "Run.log",
     ),
     _E(
+        "run-log-infinite",
+        "Run.log",
+        "inf or -inf",
+        "mlflow.log_metric(name, +-1.797e308)",
+        "lossy",
+        "MLflow's SQL stores save infinity as the largest float (NaN is kept as NaN).",
+        "metrics",
+        "Run.log",
+    ),
+    _E(
         "run-log-text",
         "Run.log",
         "str, None or another non-number",

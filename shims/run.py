@@ -416,8 +416,10 @@ class Run:
             s = self._next_step(key, step)
             ts = _now_ms()
             if number is not None:
-                if _is_bool(value):
+                if t is not float and _is_bool(value):
                     self._recorder.note("run-log-bool", key)
+                elif number - number != 0.0 and number == number:  # +-inf, not NaN
+                    self._recorder.note("run-log-infinite", key)
                 return self._w.put(("m", self._run_id, key, number, ts, s))
             self._recorder.note("run-log-text", key, f"{type(value).__name__} value")
             return self._log_text(key, value, s, ts)

@@ -461,3 +461,14 @@ def test_conversion_summary_on_stderr_unless_quiet(store: str, tmp_path: Path) -
         check=True,
     )
     assert "aml2mlflow" not in quiet.stderr
+
+
+def test_infinity_is_clamped_by_mlflow_and_reported(shim: str) -> None:
+    run = Run.get_context()
+    run.log("inf", float("inf"))
+    run.log("nan", float("nan"))
+    assert history(run, "inf") == [(0, sys.float_info.max)]
+    (nan,) = history(run, "nan")
+    assert nan[1] != nan[1]
+    rules = {(c["rule"], c["name"]) for c in conversions(run)}
+    assert ("run-log-infinite", "inf") in rules and ("run-log-infinite", "nan") not in rules

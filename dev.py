@@ -76,7 +76,11 @@ def cmd_demo(args: list[str]) -> int:
     out.mkdir(exist_ok=True)
     script = ROOT / "fixtures" / "demo" / "train.py"
     _say(f"running {script.relative_to(ROOT)} under the shim in {out.relative_to(ROOT)}/")
-    return _run(BIN / "aml2mlflow", "run", script, *args, cwd=out)
+    rc = _run(BIN / "aml2mlflow", "run", script, *args, cwd=out)
+    _say(
+        f"the mlflow command is installed in {VENV.name}/: {BIN.relative_to(ROOT) / 'mlflow'} ui ..."
+    )
+    return rc
 
 
 def cmd_readme(args: list[str]) -> int:

@@ -64,11 +64,12 @@ ENTRIES: tuple[Entry, ...] = (
     _E(
         "run-log",
         "Run.log",
-        "number",
+        "number (int, float, numpy scalar)",
         "mlflow.log_metric(name, value, step=n)",
         "exact",
         "Each call is a new point of the metric's history; the shim numbers steps 0, 1, 2, ... per "
-        "name so a loop keeps its order (an explicit step= wins).",
+        "name so a loop keeps its order (an explicit step= wins); numpy integers, which Azure ML "
+        "stored as text, are stored as numbers.",
         "metrics",
         "Run.log",
     ),

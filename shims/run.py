@@ -3,8 +3,10 @@
 Every logging member accepts the parameter names, positions and defaults of the real SDK, in both its
 online (`Run`) and offline (`_OfflineRun`) shapes (`tag(key=...)` and `tag(name=...)`,
 `upload_files(names=...)` and `upload_files(name=...)`). The calls the real SDK rejected are rejected
-with the same exception names and messages; see the catalogue (`migrate/catalogue.py`) for what every
-call becomes and what it loses.
+with the same exception names and messages, except where it failed through its own bugs: an empty
+`log_list`/`log_table` (stored as nothing, reported) and numpy integers in lists, rows and table
+columns (stored as numbers). See the catalogue (`migrate/catalogue.py`) for what every call becomes
+and what it loses.
 
 Metric values are queued (see `shims.writer`) so the training loop pays microseconds per call;
 `flush()`, `complete()` and process exit block until everything is stored.
@@ -89,7 +91,8 @@ def _plain(value: Any) -> Any:
 
 
 def _is_bool(value: Any) -> bool:
-    return type(value) is bool or type(value).__name__ == "bool_"
+    """bool, numpy's bool scalar (named `bool` in numpy 2, `bool_` before) and 0-d bool arrays."""
+    return type(value) is bool or getattr(getattr(value, "dtype", None), "kind", "") == "b"
 
 
 def _text(value: Any) -> str:

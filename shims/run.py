@@ -213,6 +213,7 @@ class Run:
         owned: bool,
         parent: Run | None = None,
         outputs: str | None = None,
+        fluent: bool = False,
     ) -> None:
         self._s = s
         self._w = s.writer
@@ -220,7 +221,8 @@ class Run:
         self._run_id: str = info.run_id
         self._exp = experiment if isinstance(experiment, Experiment) else None
         self._exp_id: str = info.experiment_id
-        self._owned = owned
+        self._owned = owned  # started by the shim: ended by it at exit if still open
+        self._fluent = fluent  # MLflow's active run: the user's own start_run ends it
         self._ended = False
         self._parent_obj = parent
         self._outputs = os.path.abspath(outputs) if outputs else None
@@ -246,14 +248,14 @@ class Run:
         """
         s = session()
         with cls._context_lock:
-            if s.context is not None and not s.context._ended:
+            if s.context is not None:  # one per process, as inside an Azure ML job
                 return s.context
             import mlflow
 
             active = mlflow.active_run()
             if active is not None:
                 run = cls.__new__(cls)
-                run._setup(s, active.info, None, owned=False)
+                run._setup(s, active.info, None, owned=False, fluent=True)
             else:
                 run = cls._create(None)
             s.context = run
@@ -963,8 +965,9 @@ class Run:
         if self._owned:
             self._upload_outputs()
         self._write_side_files()
-        if self._owned:
+        if not self._fluent:
             self._w.put(("e", self._run_id, status, _now_ms()))
+        if self._owned:
             self._s.forget(self)
         if wait:
             self._w.wait(timeout=300)

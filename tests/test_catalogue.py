@@ -166,3 +166,20 @@ def test_cli_catalogue_json_lists_every_row() -> None:
     rows = json.loads(result.output)
     assert [r["id"] for r in rows] == [e.id for e in ENTRIES]
     assert all(set(r) >= {"api", "target", "fidelity", "reason"} for r in rows)
+
+
+def test_static_cli_commands_never_import_mlflow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from migrate.cli import main\n"
+        "for args in (['--help'], ['--version'], ['catalogue'], ['run', '--help']):\n"
+        "    assert CliRunner().invoke(main, args).exit_code == 0, args\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mlflow', 'matplotlib')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

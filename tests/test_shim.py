@@ -472,3 +472,36 @@ def test_infinity_is_clamped_by_mlflow_and_reported(shim: str) -> None:
     assert nan[1] != nan[1]
     rules = {(c["rule"], c["name"]) for c in conversions(run)}
     assert ("run-log-infinite", "inf") in rules and ("run-log-infinite", "nan") not in rules
+
+
+def test_context_run_is_kept_after_complete(shim: str) -> None:
+    run = Run.get_context()
+    run.complete()
+    again = Run.get_context()  # a helper asking for the run after the script completed it
+    assert again is run
+    again.log("late", 1.0)
+    again.flush()
+    assert MlflowClient().get_run(run.id).data.metrics == {"late": 1.0}
+
+
+def test_active_mlflow_run_is_used_and_left_to_its_owner(shim: str) -> None:
+    import mlflow
+
+    with mlflow.start_run() as active:
+        run = Run.get_context()
+        assert run.id == active.info.run_id
+        run.log("m", 2.0)
+        run.complete()  # legacy code completes; the user's `with` block ends the run
+        assert MlflowClient().get_run(active.info.run_id).info.status == "RUNNING"
+    assert MlflowClient().get_run(active.info.run_id).info.status == "FINISHED"
+    assert MlflowClient().get_run(active.info.run_id).data.metrics == {"m": 2.0}
+
+
+def test_attached_run_by_id_can_be_completed(shim: str) -> None:
+    from mlflow.tracking import MlflowClient as Client
+
+    created = Client().create_run(Experiment(None, "attach")._mlflow_id())
+    run = Run(None, created.info.run_id)
+    run.log("x", 1.0)
+    run.complete()
+    assert Client().get_run(run.id).info.status == "FINISHED"

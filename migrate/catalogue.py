@@ -685,6 +685,47 @@ ENTRIES: tuple[Entry, ...] = (
         "context",
         "",
     ),
+    # --- codemod-only findings ---------------------------------------------------------------
+    _E(
+        "run-log-unknown",
+        "Run.log",
+        "a value whose type the source does not show",
+        "mlflow.log_metric(name, value)",
+        "lossy",
+        "The value is logged as a metric; if it can be a string or None at run time, use "
+        "mlflow.set_tag for it instead.",
+        "metrics",
+        "Run.log",
+    ),
+    _E(
+        "unresolved-receiver",
+        "<object>.<legacy method>",
+        "the object is not provably an SDK v1 run",
+        "left as it is",
+        "manual",
+        "The call looks like SDK v1 logging but its object could not be traced to a run: check "
+        "it and rewrite it by hand, or assign the run to a name the tool can follow.",
+        "context",
+    ),
+    _E(
+        "unsupported-call",
+        "a legacy call",
+        "* or ** arguments, or arguments the SDK did not accept",
+        "left as it is",
+        "manual",
+        "The arguments cannot be matched to the legacy signature before running: rewrite the "
+        "call by hand following the mapping of its API.",
+        "context",
+    ),
+    _E(
+        "shim-import",
+        "from azureml.core import ...",
+        "rewrite --target shim",
+        "from shims import ...",
+        "exact",
+        "The legacy import is swapped for the shim's, which has the same names and call shapes.",
+        "context",
+    ),
     # --- workbench -----------------------------------------------------------------------------
     _E(
         "workbench-get-logger",

@@ -47,6 +47,91 @@ def run(force: bool, script: str, args: tuple[str, ...]) -> None:
     sys.exit(run_script(argv))
 
 
+EXIT_CHANGES, EXIT_FAILED = 1, 3
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--diff", "mode", flag_value="diff", help="Print a unified diff; write nothing.")
+@click.option(
+    "--check", "mode", flag_value="check", help="Write nothing; exit 1 when something would change."
+)
+@click.option(
+    "--target",
+    type=click.Choice(["mlflow", "shim"]),
+    default="mlflow",
+    show_default=True,
+    help="mlflow: native MLflow code. shim: only swap the legacy imports for `shims`.",
+)
+@click.option("--include", multiple=True, metavar="GLOB", help="Only paths matching GLOB.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code.")
+def rewrite(
+    paths: tuple[Path, ...],
+    mode: str | None,
+    target: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    jobs: int | None,
+    quiet: bool,
+) -> None:
+    """Rewrite SDK v1 and Workbench logging in PATHS (files, folders, notebooks) to MLflow.
+
+    Folders are walked respecting .gitignore. By default files are rewritten in place (atomically,
+    keeping encoding, BOM, line endings and file mode); a file that cannot be parsed is reported
+    and left untouched.
+
+    \b
+    Exit codes:
+      0  nothing to do, or every file rewritten
+      1  --check: some file would change
+      2  usage error
+      3  some file could not be processed (the others were)
+    """
+    from migrate.api import Mode, rewrite_paths
+
+    run_mode: Mode = "diff" if mode == "diff" else "check" if mode == "check" else "write"
+    outcomes = rewrite_paths(
+        list(paths), run_mode, "shim" if target == "shim" else "mlflow", include, exclude, jobs
+    )
+    files = changed = rewritten = manual = 0
+    errors: list[str] = []
+    show = not quiet and sys.stderr.isatty()
+    with click.progressbar(outcomes, label="rewriting", file=sys.stderr, hidden=not show) as bar:
+        for outcome in bar:
+            files += 1
+            if outcome.error:
+                errors.append(outcome.error)
+                continue
+            changed += outcome.changed
+            rewritten += outcome.rewritten
+            manual += outcome.manual
+            if run_mode == "diff" and outcome.diff:
+                click.echo(outcome.diff, nl=False)
+            elif run_mode == "check" and outcome.changed and not quiet:
+                click.echo(f"would rewrite {outcome.path}", err=True)
+    for error in errors:
+        click.echo(f"error: {error}", err=True)
+    if not quiet:
+        verb = "rewritten" if run_mode == "write" else "would be rewritten"
+        click.echo(
+            f"{files} file(s) scanned, {changed} {verb}; {rewritten} call site(s) converted, "
+            f"{manual} left for review; {len(errors)} file(s) skipped with errors",
+            err=True,
+        )
+    if errors:
+        sys.exit(EXIT_FAILED)
+    if run_mode == "check" and changed:
+        sys.exit(EXIT_CHANGES)
+
+
 @main.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--tracking-uri", default=None, help="Send to this store instead of the original.")

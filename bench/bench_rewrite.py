@@ -1,0 +1,228 @@
+"""Benchmark `aml2mlflow rewrite`: the prefilter, per-file throughput, and memory as trees grow.
+
+    .venv/bin/python bench/bench_rewrite.py [--files 2000] [--legacy-share 0.1]
+
+Generates a tree of realistic Python files (a share of them SDK v1 training scripts, the rest
+ordinary code of the same size), then measures side by side, in one process each:
+
+1. `rewrite --check` over the whole tree (`migrate.api.rewrite_paths(mode="check", jobs=1)`)
+   against a plain libcst parse-and-render of every file. Target (issue 3): >= 10x faster.
+2. On the legacy files only: `rewrite_module` throughput against a bare libcst parse-and-render of
+   the same files. Target: >= 0.5x.
+3. Peak memory (max RSS of a fresh process) of `rewrite --check -j 1` on trees of N and 4N files.
+   Target: flat (workers stream files).
+
+Prints a Markdown table and writes bench/rewrite_results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+LEGACY = '''"""Training script {i} (SDK v1)."""
+import os
+
+import numpy as np
+from azureml.core import Run
+from sklearn.linear_model import Ridge
+
+run = Run.get_context()
+
+
+def load(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(200, 5))
+    y = X @ rng.normal(size=5) + rng.normal(size=200)
+    return X, y
+
+
+def train(alpha, X, y):
+    model = Ridge(alpha=alpha).fit(X, y)
+    mse = float(np.mean((model.predict(X) - y) ** 2))
+    run.log("alpha", alpha)
+    run.log("mse", mse)  # per alpha
+    return model, mse
+
+
+X, y = load({i})
+best = None
+for alpha in np.arange(0.0, 1.0, 0.05):
+    model, mse = train(alpha, X, y)
+    if best is None or mse < best[1]:
+        best = (alpha, mse)
+run.log_list("coefficients", list(model.coef_))
+run.log_row("best", alpha=best[0], mse=best[1])
+run.tag("dataset", "synthetic-{i}")
+os.makedirs("outputs", exist_ok=True)
+run.complete()
+'''
+
+PLAIN = '''"""Utility module {i}: ordinary code with no Azure ML in it."""
+import logging
+import math
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Point:
+    x: float
+    y: float
+
+    def norm(self) -> float:
+        return math.hypot(self.x, self.y)
+
+
+def scale(points, factor):
+    out = []
+    for p in points:
+        out.append(Point(p.x * factor, p.y * factor))
+    logger.log(logging.DEBUG, "scaled %d points", len(out))
+    return out
+
+
+def mean_norm(points):
+    if not points:
+        return 0.0
+    return sum(p.norm() for p in points) / len(points)
+
+
+def run(seed={i}):
+    values = [Point(math.log(k + 1), math.sqrt(k)) for k in range(seed % 50 + 10)]
+    return mean_norm(scale(values, 2.0))
+
+
+if __name__ == "__main__":
+    print(run())
+'''
+
+
+def make_tree(folder: Path, files: int, share: float, seed: int = 0) -> list[Path]:
+    """Write `files` modules under `folder` (nested packages); return the legacy ones."""
+    rng = random.Random(seed)
+    legacy: list[Path] = []
+    for i in range(files):
+        sub = folder / f"pkg{i % 20:02d}" / f"sub{i % 7}"
+        sub.mkdir(parents=True, exist_ok=True)
+        is_legacy = rng.random() < share
+        path = sub / (f"train_{i:05d}.py" if is_legacy else f"util_{i:05d}.py")
+        path.write_text((LEGACY if is_legacy else PLAIN).format(i=i))
+        if is_legacy:
+            legacy.append(path)
+    return legacy
+
+
+def parse_render_all(paths: list[Path]) -> float:
+    import libcst as cst
+
+    start = time.perf_counter()
+    for p in paths:
+        cst.parse_module(p.read_text()).code  # noqa: B018 - rendering is the measured work
+    return time.perf_counter() - start
+
+
+def check_tree(folder: Path) -> tuple[float, int]:
+    from migrate.api import rewrite_paths
+
+    start = time.perf_counter()
+    changed = sum(o.changed for o in rewrite_paths([folder], mode="check", jobs=1))
+    return time.perf_counter() - start, changed
+
+
+def rewrite_files(paths: list[Path]) -> float:
+    from migrate.codemod import rewrite_module
+
+    start = time.perf_counter()
+    for p in paths:
+        rewrite_module(p.read_text(), str(p))
+    return time.perf_counter() - start
+
+
+def peak_rss_kib(folder: Path) -> int:
+    code = (
+        "import resource, sys\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from migrate.api import rewrite_paths\n"
+        f"for _ in rewrite_paths([{str(folder)!r}], mode='check', jobs=1): pass\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--legacy-share", type=float, default=0.1)
+    parser.add_argument("--json", type=Path, default=ROOT / "bench" / "rewrite_results.json")
+    ns = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="aml2mlflow-bench-rewrite-") as tmp:
+        tree = Path(tmp) / "tree"
+        legacy = make_tree(tree, ns.files, ns.legacy_share)
+        every = sorted(tree.rglob("*.py"))
+        rewrite_files(legacy[:5])  # warm up imports and caches
+        parse_all = parse_render_all(every)
+        check, changed = check_tree(tree)
+        parse_legacy = parse_render_all(legacy)
+        ours_legacy = rewrite_files(legacy)
+        big = Path(tmp) / "big"
+        make_tree(big, ns.files * 4, ns.legacy_share, seed=1)
+        rss_small, rss_big = peak_rss_kib(tree), peak_rss_kib(big)
+    results = {
+        "date": time.strftime("%Y-%m-%d"),
+        "python": sys.version.split()[0],
+        "nproc": os.cpu_count(),
+        "files": ns.files,
+        "legacy_files": len(legacy),
+        "changed": changed,
+        "parse_render_all_s": round(parse_all, 3),
+        "check_all_s": round(check, 3),
+        "check_speedup": round(parse_all / check, 2),
+        "parse_render_legacy_files_per_s": round(len(legacy) / parse_legacy, 1),
+        "rewrite_legacy_files_per_s": round(len(legacy) / ours_legacy, 1),
+        "rewrite_vs_parse": round(parse_legacy / ours_legacy, 2),
+        "peak_rss_mib": {str(ns.files): rss_small // 1024, str(ns.files * 4): rss_big // 1024},
+    }
+    ns.json.write_text(json.dumps(results, indent=1) + "\n")
+    ok = {True: "PASS", False: "MISS"}
+    print(
+        f"{results['date']}, {results['nproc']} cores, Python {results['python']}, "
+        f"{ns.files} files ({len(legacy)} legacy)\n"
+    )
+    print("| Measurement | value | target |")
+    print("|---|---|---|")
+    print(f"| libcst parse+render of every file | {parse_all:.2f} s | |")
+    print(
+        f"| `rewrite --check` of the tree (1 process) | {check:.2f} s "
+        f"({results['check_speedup']}x faster) | >= 10x: {ok[parse_all / check >= 10]} |"
+    )
+    print(
+        f"| legacy files: bare parse+render | {results['parse_render_legacy_files_per_s']} "
+        "files/s | |"
+    )
+    print(
+        f"| legacy files: rewrite | {results['rewrite_legacy_files_per_s']} files/s "
+        f"({results['rewrite_vs_parse']}x) | >= 0.5x: {ok[parse_legacy / ours_legacy >= 0.5]} |"
+    )
+    small, large = results["peak_rss_mib"].values()
+    print(
+        f"| peak RSS, {ns.files} vs {ns.files * 4} files | {small} MiB vs {large} MiB | flat: "
+        f"{ok[large <= small * 1.2]} |"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

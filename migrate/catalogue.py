@@ -278,6 +278,16 @@ ENTRIES: tuple[Entry, ...] = (
         "files",
         "Run.upload_file",
     ),
+    _E(
+        "artifact-file-name",
+        "Run.upload_file",
+        "rewrite: the v1 name is not <folder>/<the file's own name>, or is computed at run time",
+        "mlflow.log_artifact(path, artifact_path=<folder of the v1 name>)",
+        "lossy",
+        "MLflow stores a file under its own name: the artifact lands in the v1 name's folder but "
+        "keeps the file's name; rename the file before logging it if readers expect the v1 name.",
+        "files",
+    ),
     # --- tags and properties -------------------------------------------------------------------
     _E(
         "run-tag",
@@ -313,7 +323,7 @@ ENTRIES: tuple[Entry, ...] = (
         "run-remove-tags",
         "Run.remove_tags",
         "",
-        "MlflowClient.delete_tag(run_id, key)",
+        "mlflow.delete_tag(key) per key",
         "exact",
         "Each named tag is deleted.",
         "tags and properties",
@@ -698,6 +708,37 @@ ENTRIES: tuple[Entry, ...] = (
         "Run.log",
     ),
     _E(
+        "run-annotation",
+        "Run",
+        "rewrite: a type annotation",
+        "mlflow.ActiveRun",
+        "exact",
+        "After the rewrite a run is the mlflow.ActiveRun that mlflow.start_run returns, so "
+        "annotations name that class.",
+        "context",
+    ),
+    _E(
+        "run-attached",
+        "Run(experiment, run_id) / Run.get / Run.parent",
+        "rewrite: calls on a run that is not the script's own",
+        "left as it is",
+        "manual",
+        "That run is not MLflow's active run, so MLflow's fluent calls would log to the wrong "
+        "run: use mlflow.MlflowClient() with its run id (client.log_metric(run_id, ...)), or "
+        "mlflow.start_run(run_id=...) to resume it.",
+        "context",
+    ),
+    _E(
+        "run-not-active",
+        "Run.<method>",
+        "rewrite: a child run is MLflow's active run at that point",
+        "left as it is",
+        "manual",
+        "MLflow's fluent calls log to the active run, which here is a child run: move the call "
+        "out of the child's block, or use mlflow.MlflowClient() with this run's id.",
+        "context",
+    ),
+    _E(
         "unresolved-receiver",
         "<object>.<legacy method>",
         "the object is not provably an SDK v1 run",
@@ -789,6 +830,71 @@ ENTRIES: tuple[Entry, ...] = (
         "exit, on exceptions and on SIGTERM, spooling to a file what cannot be delivered.",
         "implicit",
         "",
+    ),
+    # --- audit-only findings: what `aml2mlflow audit` flags beyond the rewritten call sites ----
+    _E(
+        "outputs-write",
+        "./outputs",
+        "a file written there (open(..., 'w'), to_csv, savefig, joblib.dump, ...)",
+        "mlflow.log_artifact(path) or mlflow.log_artifacts('outputs', 'outputs')",
+        "manual",
+        "Azure ML uploaded everything left in ./outputs when the job ended; MLflow does not and the "
+        "rewrite adds no upload: use mlflow.log_artifacts('outputs', 'outputs') before the run "
+        "ends, or mlflow.log_artifact for this file.",
+        "implicit",
+    ),
+    _E(
+        "offline-run-check",
+        "_OfflineRun / run.id.startswith('OfflineRun')",
+        "code that tests for an offline run",
+        "none (there is no offline run on MLflow)",
+        "manual",
+        "There is no offline run on MLflow, so this test is now always false and its offline branch "
+        "never runs: remove the check, or use a flag of your own (an environment variable) to "
+        "tell local runs apart.",
+        "context",
+    ),
+    _E(
+        "submitted-run",
+        "Run.<method>",
+        "the run returned by Experiment.submit (control-side code)",
+        "none",
+        "manual",
+        "This code drives a cloud job from outside it, and after the migration there is no job to "
+        "drive: run the training script directly and read its results with mlflow.search_runs or "
+        "MlflowClient.",
+        "context",
+    ),
+    _E(
+        "hyperdrive-primary-metric",
+        "HyperDriveConfig",
+        "primary_metric_name= names a metric MLflow renames",
+        "the metric's MLflow name",
+        "manual",
+        "HyperDrive chose runs by this metric, and the training script will log it under its MLflow "
+        "name: use the new name wherever runs are compared (your tuner's objective, "
+        "mlflow.search_runs order_by).",
+        "metrics",
+    ),
+    _E(
+        "invalid-key",
+        "Run.tag, Run.set_tags, Run.add_properties",
+        "a key MLflow rejects",
+        "none (mlflow.set_tag / mlflow.log_params raise)",
+        "manual",
+        "MLflow rejects tag and param keys with ( ) % # , + = [ ] @ ' and similar, and the "
+        "rewritten call would raise: rewrite the key, for example to the name the shim would use.",
+        "tags and properties",
+    ),
+    _E(
+        "unparseable",
+        "a source file",
+        "it cannot be decoded or parsed, or is too large to audit",
+        "left as it is",
+        "manual",
+        "The file could not be read as Python 3 source (syntax error, undecodable bytes, or over the "
+        "audit's size limit), so nothing in it was checked: fix or convert it and check it again.",
+        "context",
     ),
 )
 

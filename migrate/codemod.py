@@ -2,25 +2,41 @@
 
 `rewrite_module(source)` returns the new source and one finding per legacy site: rewritten sites
 carry the catalogue rule that explains them; sites with no faithful MLflow form are left exactly as
-they were and reported as `manual`. Output always parses (it is re-parsed before it is returned) and
-a second pass changes nothing.
+they were and reported as `manual`.
+
+Guarantees, each enforced here rather than hoped for from the rules:
+
+- the output parses (it is compiled before it is returned) and a second pass changes nothing;
+- every comment survives: a rewritten call is laid out like the original (`rules._layout`), a
+  comment that has no place left in it moves above its statement, a removed statement hands its
+  comments to the next one, and a final count of comments before and after refuses any loss;
+- imports: `import mlflow` (and `json`, `os`, `time` when the output uses them) is added once,
+  where the removed legacy import stood or after the module's leading imports, under an existing
+  alias when there is one (`import mlflow as mf`); an import that the rewrite left unused (the
+  legacy ones, `json` after `json.dumps` was unwrapped) is removed, one still used is kept;
+- a call on a run that is not MLflow's active run at that point (the parent inside a child run's
+  block, a run attached by id, `run.parent`) is reported, never rewritten to a fluent call that
+  would log to the wrong run.
 """
 
 from __future__ import annotations
 
+import re
+import sys
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 import libcst as cst
-from libcst.codemod import CodemodContext
-from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from migrate.catalogue import entry
-from migrate.detect import Kind, Resolver, Scope, might_contain_legacy
+from migrate.detect import Kind, Resolver, Scope, might_contain_legacy, shadowed_by
 from migrate.findings import Finding
-from migrate.rules import Args, Context, Rewrite, Rule, load
-from migrate.rules._shape import arg, call, fill
+from migrate.rules import Args, Context, Names, Rewrite, Rule, load
+from migrate.rules._layout import TAB, Where, comments, place
+from migrate.rules._shape import arg, call, literal_str
 from migrate.rules.lifecycle import active_or_new
 
 Target = Literal["mlflow", "shim"]
@@ -52,6 +68,18 @@ MANUAL: dict[tuple[Kind, str], str] = {
     ("experiment", "submit"): "experiment-submit",
 }
 SHIM_MODULES = {"azureml.core", "azureml.core.run", "azureml.logging"}
+# Methods that end the run they are called on (and so the child run that was active).
+_ENDS = frozenset({"complete", "fail", "cancel"})
+# Rules whose output starts (or gets) a run: a local name left unused for it is dropped.
+_STARTS = frozenset(
+    {"run-get-context", "workbench-get-logger", "run-child-run", "experiment-start-logging"}
+)
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+_STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"json", "os", "time"}
+Stmt = cst.SimpleStatementLine | cst.BaseCompoundStatement
+_V = TypeVar("_V")
+_Compound = TypeVar("_Compound", bound=cst.BaseCompoundStatement)
 
 
 @dataclass
@@ -64,11 +92,13 @@ class Result:
 
     @property
     def changed(self) -> bool:
+        """Whether the rewrite changed anything."""
         return self.code != self.source
 
 
 class RewriteError(Exception):
-    """The rewritten code did not parse (a bug in a rule): the file must be left untouched."""
+    """The rewrite would be wrong (it does not compile, or it would lose a comment): the file must
+    be left untouched."""
 
 
 def bind_args(rule: Rule, node: cst.Call) -> Args | None:
@@ -87,7 +117,7 @@ def bind_args(rule: Rule, node: cst.Call) -> Args | None:
             # The offline run's parameter names (tag(name=), upload_files(name=)).
             key = {"name": "key"}.get(key, key) if rule.method == "tag" else key
             key = {"name": "names"}.get(key, key) if rule.method == "upload_files" else key
-            if key not in rule.params and not rule.var_keyword:
+            if key in out or (key not in rule.params and not rule.var_keyword):
                 return None
             out[key] = a
     required = {
@@ -95,7 +125,7 @@ def bind_args(rule: Rule, node: cst.Call) -> Args | None:
         "log_table": ("name", "value"), "upload_file": ("name", "path_or_stream"),
         "upload_folder": ("name", "path"), "upload_files": ("names", "paths"),
         "add_properties": ("properties",), "set_tags": ("tags",), "remove_tags": ("tags",),
-        "upload": ("path", "content"), "log_image": ("name",),
+        "upload": ("path", "content"), "log_image": ("name",), "tag": ("key",),
     }.get(rule.method, ())  # fmt: skip
     if rule.method.startswith("log_") and rule.method not in ("log_list", "log_row", "log_image"):
         required = ("name", "value")
@@ -104,48 +134,464 @@ def bind_args(rule: Rule, node: cst.Call) -> Args | None:
     return out
 
 
-class _Rewriter(cst.CSTTransformer):
+class _Marks(Generic[_V]):
+    """Values attached to new nodes by identity.
+
+    It holds the nodes themselves: a node the rewrite discards would otherwise be freed and its
+    `id` handed to a new node, which would then wrongly carry the mark.
+    """
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[cst.CSTNode, _V]] = {}
+
+    def put(self, node: cst.CSTNode, value: _V) -> None:
+        self._by_id[id(node)] = (node, value)
+
+    def get(self, node: cst.CSTNode) -> _V | None:
+        entry = self._by_id.get(id(node))
+        return entry[1] if entry is not None and entry[0] is node else None
+
+    def discard(self, node: cst.CSTNode) -> None:
+        if self.get(node) is not None:
+            del self._by_id[id(node)]
+
+    def __contains__(self, node: object) -> bool:
+        entry = self._by_id.get(id(node))
+        return entry is not None and entry[0] is node
+
+
+# -- statement bodies: removing a statement keeps its comments ----------------------------------
+def _comment_lines(stmt: Stmt) -> list[cst.EmptyLine]:
+    """The lines a removed statement owned: its leading lines and its trailing comment."""
+    lines = list(stmt.leading_lines)
+    if isinstance(stmt, cst.SimpleStatementLine) and stmt.trailing_whitespace.comment:
+        lines.append(cst.EmptyLine(indent=True, comment=stmt.trailing_whitespace.comment))
+    return lines
+
+
+def _prepend(stmt: Stmt, lines: Sequence[cst.EmptyLine]) -> Stmt:
+    """Put `lines` above `stmt`, without doubling the blank line it already has."""
+    carry = list(lines)
+    own = list(stmt.leading_lines)
+    if own and own[0].comment is None:
+        while carry and carry[-1].comment is None:
+            carry.pop()
+    return stmt.with_changes(leading_lines=[*carry, *own])
+
+
+class _BodyEditor(cst.CSTTransformer):
+    """Drops the statements recorded in `dropped` from their block, keeping their comments.
+
+    A removed statement's comment lines (and its trailing comment) move above the next statement
+    of its block, or to the block's footer; an emptied block gets `pass`.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped: _Marks[bool] = _Marks()
+
+    def _edit(self, body: Sequence[cst.BaseStatement]) -> tuple[list[Stmt], list[cst.EmptyLine]]:
+        out: list[Stmt] = []
+        carry: list[cst.EmptyLine] = []
+        dropped_first = False
+        for stmt in body:
+            assert isinstance(stmt, (cst.SimpleStatementLine, cst.BaseCompoundStatement))
+            if stmt in self.dropped:
+                carry.extend(_comment_lines(stmt))
+                dropped_first = dropped_first or not out
+                continue
+            if dropped_first and not out:
+                # The block now starts here: no blank line above its first statement.
+                lines = [*carry, *stmt.leading_lines]
+                while lines and lines[0].comment is None:
+                    lines.pop(0)
+                stmt = stmt.with_changes(leading_lines=lines)
+                carry = []
+            elif carry:
+                stmt = _prepend(stmt, carry)
+                carry = []
+            out.append(stmt)
+        return out, carry
+
+    def edit_block(self, block: cst.IndentedBlock) -> cst.IndentedBlock:
+        if not any(s in self.dropped for s in block.body):
+            return block
+        body, rest = self._edit(block.body)
+        if not body:
+            return block.with_changes(
+                body=[cst.SimpleStatementLine([cst.Pass()], leading_lines=rest)]
+            )
+        return block.with_changes(body=body, footer=[*rest, *block.footer])
+
+    def edit_module(self, module: cst.Module) -> cst.Module:
+        if not any(s in self.dropped for s in module.body):
+            return module
+        body, rest = self._edit(module.body)
+        return module.with_changes(body=body, footer=[*rest, *module.footer])
+
+
+_GONE = "Removed: nothing used the workspace after the rewrite."
+
+
+def _original_arg(original: cst.Call, updated_arg: cst.Arg) -> cst.BaseExpression | None:
+    """The original call's argument value at the position of `updated_arg` (same keyword)."""
+    keyword = updated_arg.keyword.value if updated_arg.keyword else None
+    for a in original.args:
+        if keyword is not None and a.keyword is not None and a.keyword.value == keyword:
+            return a.value
+    positional = [a for a in original.args if a.keyword is None]
+    return positional[1].value if keyword is None and len(positional) > 1 else None
+
+
+class _CallsIn(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.calls: list[cst.Call] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _calls(node: cst.CSTNode) -> list[cst.Call]:
+    visitor = _CallsIn()
+    node.visit(visitor)
+    return visitor.calls
+
+
+# -- the rewrite pass ---------------------------------------------------------------------------
+class _Rewriter(_BodyEditor):
     METADATA_DEPENDENCIES = (PositionProvider,)
 
-    def __init__(self, resolver: Resolver, path: str, target: Target) -> None:
+    def __init__(
+        self,
+        resolver: Resolver,
+        path: str,
+        target: Target,
+        lines: list[str],
+        names: Names,
+        limit: int,
+    ) -> None:
         super().__init__()
         self.r = resolver
         self.path = path
         self.target = target
+        self.lines = lines
+        self.names = names
+        self.limit = limit
         self.rules = load()
         self.functions: list[cst.FunctionDef] = []
         self.classes: list[cst.ClassDef] = []
+        self.loops: list[int] = [0]  # loop depth, per function
+        self.shadows: list[set[str]] = []  # names lambdas and comprehensions bind, innermost last
+        self.frames: list[str] = []  # "class" / "function": where the code stands
+        self.blocks: list[str] = []  # indentation of each enclosing block
+        self.block_ids: list[int] = []
+        self.statement_calls: set[int] = set()  # calls that are a whole statement
+        self.actions: _Marks[Rewrite] = _Marks()  # new expression -> statement-level rewrite
+        self.orphans: list[cst.Comment] = []  # comments waiting for their statement
+        # Child runs active at this point, innermost last: (receiver code, owning block id).
+        self.active: list[tuple[str, int]] = []
+        self.with_pushes: list[int] = []
+        self.pending_child: list[tuple[str, int]] = []
+        self.with_items: set[int] = set()
+        # Expressions standing where any expression may (an assigned value, an argument...):
+        # elsewhere an output such as `a or b` needs parentheses (`(a or b).info`).
+        self.loose: set[int] = set()
         self.findings: list[Finding] = []
         self.needs: set[str] = set()
-        self.module: cst.Module | None = None
+        self.module: cst.Module = cst.Module(body=[])
+        self.unit = "    "
+        self.control: dict[str, str] = {}  # experiments control code drives -> why
+        self.assigned: dict[int, str] = {}  # id(call) -> the name it is assigned to
+        self.workspace_calls: dict[int, int] = {}  # id(Workspace call) -> its finding's index
+        self.made_runs: _Marks[bool] = _Marks()  # expressions that start (or get) a run
+        # Assignments in functions of a run the rewrite made: statement -> the name.
+        self.local_runs: _Marks[str] = _Marks()
 
     # -- scope tracking -------------------------------------------------------------------------
     def visit_Module(self, node: cst.Module) -> None:
         self.module = node
+        self.unit = node.default_indent
+        self.block_ids.append(id(node))
+        self.control = self.r.control()
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        return self.edit_module(updated_node)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.blocks.append(node.indent if node.indent is not None else self.module.default_indent)
+        self.block_ids.append(id(node))
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        self.blocks.pop()
+        self.block_ids.pop()
+        self.active = [(n, b) for n, b in self.active if b != id(original_node)]
+        return self.edit_block(updated_node)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self.functions.append(node)
+        self.loops.append(0)
+        self.frames.append("function")
 
     def leave_FunctionDef(
         self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
     ) -> cst.FunctionDef:
         self.functions.pop()
-        return updated_node
+        self.loops.pop()
+        self.frames.pop()
+        return self._attach_above(updated_node)
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self.classes.append(node)
+        self.frames.append("class")
 
     def leave_ClassDef(
         self, original_node: cst.ClassDef, updated_node: cst.ClassDef
     ) -> cst.ClassDef:
         self.classes.pop()
+        self.frames.pop()
+        return self._attach_above(updated_node)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.loops[-1] += 1
+
+    def leave_For(
+        self, original_node: cst.For, updated_node: cst.For
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
+        self.loops[-1] -= 1
+        return self._attach_above(updated_node)
+
+    def visit_While(self, node: cst.While) -> None:
+        self.loops[-1] += 1
+
+    def leave_While(
+        self, original_node: cst.While, updated_node: cst.While
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
+        self.loops[-1] -= 1
+        return self._attach_above(updated_node)
+
+    # A comprehension's element is evaluated once per item: a loop.
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self.loops[-1] += 1
+        self.shadows.append(shadowed_by(node))
+
+    def leave_ListComp(
+        self, original_node: cst.ListComp, updated_node: cst.ListComp
+    ) -> cst.BaseExpression:
+        self.loops[-1] -= 1
+        self.shadows.pop()
         return updated_node
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self.loops[-1] += 1
+        self.shadows.append(shadowed_by(node))
+
+    def leave_SetComp(
+        self, original_node: cst.SetComp, updated_node: cst.SetComp
+    ) -> cst.BaseExpression:
+        self.loops[-1] -= 1
+        self.shadows.pop()
+        return updated_node
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self.loops[-1] += 1
+        self.shadows.append(shadowed_by(node))
+
+    def leave_DictComp(
+        self, original_node: cst.DictComp, updated_node: cst.DictComp
+    ) -> cst.BaseExpression:
+        self.loops[-1] -= 1
+        self.shadows.pop()
+        return updated_node
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self.loops[-1] += 1
+        self.shadows.append(shadowed_by(node))
+
+    def leave_GeneratorExp(
+        self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp
+    ) -> cst.BaseExpression:
+        self.loops[-1] -= 1
+        self.shadows.pop()
+        return updated_node
+
+    def visit_Lambda(self, node: cst.Lambda) -> None:
+        self.shadows.append(shadowed_by(node))
+
+    def leave_Lambda(self, original_node: cst.Lambda, updated_node: cst.Lambda) -> cst.Lambda:
+        self.shadows.pop()
+        return updated_node
+
+    def _shadowed(self) -> frozenset[str]:
+        return frozenset().union(*self.shadows) if self.shadows else frozenset()
 
     def _scope(self) -> Scope:
         return self.r.scope_of(self.functions[-1] if self.functions else None)
 
+    def _cls(self) -> cst.ClassDef | None:
+        return self.classes[-1] if self.classes else None
+
     def kind(self, node: cst.BaseExpression) -> Kind | None:
-        return self.r.kind_of(node, self._scope(), self.classes[-1] if self.classes else None)
+        root = node
+        while isinstance(root, (cst.Attribute, cst.Call, cst.Subscript)):
+            root = root.func if isinstance(root, cst.Call) else root.value
+        if isinstance(root, cst.Name) and root.value in self._shadowed():
+            return None  # a lambda parameter or a comprehension variable: unknown
+        return self.r.kind_of(node, self._scope(), self._cls())
+
+    def _context(self, receiver: cst.BaseExpression, original: cst.CSTNode) -> Context:
+        return Context(
+            self.r,
+            receiver,
+            scope=self._scope(),
+            cls=self._cls(),
+            statement=id(original) in self.statement_calls,
+            in_loop=self.loops[-1] > 0,
+            names=self.names,
+            shadowed=self._shadowed(),
+        )
+
+    # -- child runs: which run is MLflow's active one -------------------------------------------
+    def _child_of_run(self, node: cst.BaseExpression) -> bool:
+        return (
+            isinstance(node, cst.Call)
+            and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value == "child_run"
+            and self.kind(node.func.value) == "run"
+        )
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self.loose.add(id(node.value))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.loose.add(id(node.value))
+
+    def visit_Expr(self, node: cst.Expr) -> None:
+        self.loose.add(id(node.value))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        self.loose.add(id(node.value))
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if node.value is not None:
+            self.loose.add(id(node.value))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self.loose.add(id(node.item))
+
+    def visit_With(self, node: cst.With) -> None:
+        self.with_pushes.append(0)
+        for item in node.items:
+            self.with_items.add(id(item.item))
+
+    def leave_WithItem(
+        self, original_node: cst.WithItem, updated_node: cst.WithItem
+    ) -> cst.WithItem:
+        # The child run becomes active once its item is evaluated, for the with block's body.
+        if original_node.asname is not None and self._child_of_run(original_node.item):
+            target = self.module.code_for_node(original_node.asname.name)
+            self.active.append((target, -1))
+            self.with_pushes[-1] += 1
+        return updated_node
+
+    def leave_With(
+        self, original_node: cst.With, updated_node: cst.With
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
+        for _ in range(self.with_pushes.pop()):
+            self.active.pop()
+        return self._attach_above(updated_node)
+
+    def _wrong_run(self, receiver: cst.BaseExpression) -> bool:
+        """Whether a child run other than `receiver` is MLflow's active run here."""
+        if not self.active:
+            return False
+        return self.module.code_for_node(receiver) != self.active[-1][0]
+
+    # -- statements -----------------------------------------------------------------------------
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if len(node.body) != 1:
+            return
+        small = node.body[0]
+        if isinstance(small, cst.Expr):
+            self.statement_calls.add(id(small.value))
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+        ):
+            self.assigned[id(small.value)] = small.targets[0].target.value
+        if (
+            isinstance(small, cst.AnnAssign)
+            and small.value is not None
+            and isinstance(small.target, cst.Name)
+        ):
+            self.assigned[id(small.value)] = small.target.value
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, (cst.Name, cst.Attribute))
+            and self._child_of_run(small.value)
+        ):
+            target = self.module.code_for_node(small.targets[0].target)
+            self.pending_child.append((target, id(node)))
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
+        if self.pending_child and self.pending_child[-1][1] == id(original_node):
+            # `child = run.child_run()`: the child is active from the next statement on.
+            target, _ = self.pending_child.pop()
+            self.active.append((target, self.block_ids[-1]))
+        node = self._attach_orphans(updated_node)
+        small = node.body[0] if len(node.body) == 1 else None
+        if (
+            self.functions
+            and isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Name)
+            and small.value in self.made_runs
+        ):
+            self.local_runs.put(node, small.targets[0].target.value)
+        action = self.actions.get(small.value) if isinstance(small, cst.Expr) else None
+        if action is None:
+            return node
+        if action.remove:
+            self.dropped.put(node, True)
+            return node
+        assert action.statements
+        stmts = list(action.statements)
+        stmts[0] = stmts[0].with_changes(leading_lines=node.leading_lines)
+        last = stmts[-1]
+        comment = node.trailing_whitespace
+        if isinstance(last, cst.SimpleStatementLine):
+            stmts[-1] = last.with_changes(trailing_whitespace=comment)
+        elif comment.comment is not None and isinstance(last, cst.For):
+            body = last.body
+            assert isinstance(body, cst.IndentedBlock)
+            stmts[-1] = last.with_changes(body=body.with_changes(header=comment))
+        return cst.FlattenSentinel(stmts)
+
+    def _attach_orphans(self, node: cst.SimpleStatementLine) -> cst.SimpleStatementLine:
+        if not self.orphans:
+            return node
+        lines = [cst.EmptyLine(indent=True, comment=c) for c in self.orphans]
+        self.orphans = []
+        return node.with_changes(leading_lines=[*node.leading_lines, *lines])
+
+    def _attach_above(self, node: _Compound) -> _Compound:
+        """Comments of a rewritten call in a compound statement's header go above it."""
+        if not self.orphans:
+            return node
+        lines = [cst.EmptyLine(indent=True, comment=c) for c in self.orphans]
+        self.orphans = []
+        return node.with_changes(leading_lines=[*node.leading_lines, *lines])
+
+    def leave_If(
+        self, original_node: cst.If, updated_node: cst.If
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
+        return self._attach_above(updated_node)
 
     # -- findings -------------------------------------------------------------------------------
     def report(
@@ -153,14 +599,18 @@ class _Rewriter(cst.CSTTransformer):
         original: cst.CSTNode,
         api: str,
         rule: str,
-        replacement: cst.CSTNode | None,
+        replacement: cst.CSTNode | Sequence[cst.CSTNode] | None,
         detail: str = "",
         fidelity: str | None = None,
     ) -> None:
         pos = self.get_metadata(PositionProvider, original)
-        assert self.module is not None
         excerpt = self.module.code_for_node(original).strip().splitlines()[0][:120]
-        new = self.module.code_for_node(replacement) if replacement is not None else ""
+        if replacement is None:
+            new = ""
+        elif isinstance(replacement, cst.CSTNode):
+            new = self.module.code_for_node(replacement)
+        else:
+            new = "".join(self.module.code_for_node(n) for n in replacement)
         self.findings.append(
             Finding(
                 path=self.path,
@@ -174,6 +624,55 @@ class _Rewriter(cst.CSTTransformer):
                 excerpt=excerpt,
             )
         )
+
+    def _where(self, original: cst.CSTNode) -> Where:
+        pos = self.get_metadata(PositionProvider, original)
+        line = self.lines[pos.start.line - 1]
+        lead = line[: len(line) - len(line.lstrip(" \t"))]
+        block = "".join(self.blocks)
+        indent = lead[len(block) :] if lead.startswith(block) else ""
+        rest = self.lines[pos.end.line - 1][pos.end.column :]
+        tail = len(rest.split("#", 1)[0].rstrip())
+        start = len(line[: pos.start.column].expandtabs(TAB))
+        one_line = pos.start.line == pos.end.line
+        return Where(
+            start, len(block.expandtabs(TAB)), indent, self.unit, tail, self.limit, one_line
+        )
+
+    def _apply(
+        self,
+        original: cst.Call,
+        updated: cst.Call,
+        api: str,
+        done: Rewrite,
+        ctx: Context,
+    ) -> cst.BaseExpression:
+        """Put a rule's answer in place: layout, comments, statement forms, finding, imports."""
+        if done.node is None:
+            self.report(original, api, done.rule, None, done.detail, fidelity="manual")
+            return updated
+        self.needs |= ctx.needs
+        if ctx.statement and (done.statements or done.remove):
+            present: set[int] = set()
+            for stmt in done.statements or ():
+                present |= {id(c) for c in comments(stmt)}
+            self.orphans.extend(c for c in comments(updated) if id(c) not in present)
+            node = done.node
+            self.actions.put(node, done)
+            self.report(original, api, done.rule, done.statements or [], done.detail, done.fidelity)
+            return node
+        node, lost = place(done.node, updated, self._where(original))
+        self.orphans.extend(lost)
+        if (
+            isinstance(node, (cst.BooleanOperation, cst.IfExp, cst.NamedExpr))
+            and not node.lpar
+            and id(original) not in self.loose
+        ):
+            node = node.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        if done.rule in _STARTS:
+            self.made_runs.put(node, True)
+        self.report(original, api, done.rule, node, done.detail, done.fidelity)
+        return node
 
     # -- calls ----------------------------------------------------------------------------------
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
@@ -191,83 +690,175 @@ class _Rewriter(cst.CSTTransformer):
             if isinstance(inner, cst.Attribute) and self.kind(inner.value) == "logger":
                 # logger.log(...).wait(): MLflow's call is synchronous already.
                 assert isinstance(updated_node.func, cst.Attribute)
-                self.report(
-                    original_node, "Workbench.wait", "workbench-wait", updated_node.func.value
-                )
-                return updated_node.func.value
+                node = updated_node.func.value
+                present = {id(c) for c in comments(node)}
+                self.orphans.extend(c for c in comments(updated_node) if id(c) not in present)
+                self.report(original_node, "Workbench.wait", "workbench-wait", node)
+                return node
+        self._offline_check(original_node, method)
         kind = self.kind(func.value)
         if kind is None:
-            if method in DISTINCTIVE and self.r.facts.uses_legacy:
-                self.report(
-                    original_node, f"?.{method}", "unresolved-receiver", None, fidelity="manual"
-                )
+            self._unresolved(original_node, func.value, method)
             return updated_node
         api = f"{'Workbench' if kind == 'logger' else kind.capitalize()}.{method}"
         rule = self.rules.get((kind, method))
+        manual = MANUAL.get((kind, method))
+        if kind == "attached":
+            if method == "get_metrics":
+                self.report(original_node, "Run.get_metrics", "run-get-metrics-remote", None)
+            elif self.rules.get(("run", method)) or MANUAL.get(("run", method)):
+                self.report(original_node, f"Run.{method}", "run-attached", None)
+            return updated_node
         if rule is None:
-            manual = MANUAL.get((kind, method))
             if manual is not None:
                 self.report(original_node, api, manual, None, fidelity="manual")
+            return updated_node
+        if kind == "run" and self._wrong_run(func.value):
+            detail = f"'{self.active[-1][0]}' is MLflow's active run here."
+            self.report(original_node, api, "run-not-active", None, detail)
             return updated_node
         args = bind_args(rule, updated_node)
         if args is None:
             self.report(original_node, api, "unsupported-call", None, fidelity="manual")
             return updated_node
         assert isinstance(updated_node.func, cst.Attribute)
-        ctx = Context(self.r, updated_node.func.value)
-        done: Rewrite = rule.fn(ctx, updated_node, args)
-        if done.node is None:
-            self.report(original_node, api, done.rule, None, done.detail, fidelity="manual")
-            return updated_node
-        self.needs |= ctx.needs
-        self.report(original_node, api, done.rule, done.node, done.detail)
-        return done.node
+        ctx = self._context(updated_node.func.value, original_node)
+        node = self._apply(original_node, updated_node, api, rule.fn(ctx, updated_node, args), ctx)
+        if method in _ENDS and self.active and self._same(func.value, self.active[-1][0]):
+            self.active.pop()
+        return node
+
+    def _same(self, node: cst.BaseExpression, code: str) -> bool:
+        return self.module.code_for_node(node) == code
+
+    def _unresolved(self, call_node: cst.Call, receiver: cst.BaseExpression, method: str) -> None:
+        """Report a legacy-looking call on a receiver that is not provably a legacy object.
+
+        Reported: any legacy method on an object that is a legacy run on some paths only, and a
+        distinctive method (`log_list`, `upload_file`, ...) on anything in a module that imports
+        the SDK. Never `logger.log`, `self.log` or `np.log`. (Run-like parameters the tool
+        cannot follow are the audit's to report.)
+        """
+        legacy_method = any(m == method for _, m in (*self.rules, *MANUAL))
+        maybe = self.r.maybe_legacy(receiver, self._scope(), self._cls())
+        if (maybe and legacy_method) or (method in DISTINCTIVE and self.r.facts.uses_legacy):
+            detail = (
+                "The object is bound to a legacy run on some paths and to something else on others."
+                if maybe
+                else ""
+            )
+            self.report(
+                call_node, f"?.{method}", "unresolved-receiver", None, detail, fidelity="manual"
+            )
+
+    def _offline_check(self, node: cst.Call, method: str) -> None:
+        """`run.id.startswith("OfflineRun")`: always false once the run is an MLflow run."""
+        func = node.func
+        if (
+            method == "startswith"
+            and isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Attribute)
+            and func.value.attr.value == "id"
+            and node.args
+            and (literal_str(node.args[0].value) or "").startswith("Offline")
+            and self.kind(func.value.value) == "run"
+        ):
+            self.report(node, "Run.id", "offline-run-check", None, fidelity="manual")
 
     def _constructor(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression | None:
-        """Legacy objects being made: Run.get_context(), Experiment(...), get_azureml_logger()."""
+        """Legacy objects being made: Run.get_context(), Experiment(...), get_azureml_logger().
+
+        None when the call makes no legacy object; the call itself (reported) when it does but
+        stays as it is; else its rewrite.
+        """
         made = self.r.legacy_class(original.func)
-        ctx = Context(self.r, original.func)
+        func = original.func
+        owner = self.r.legacy_class(func.value) if isinstance(func, cst.Attribute) else None
+        if made is None and owner is None:
+            return None
+        ctx = self._context(original.func, original)
         if made == "logger":
-            node = active_or_new(ctx)
-            self.needs |= ctx.needs
-            self.report(original, "get_azureml_logger", "workbench-get-logger", node)
-            return node
+            return self._apply(
+                original,
+                updated,
+                "get_azureml_logger",
+                Rewrite(active_or_new(ctx), "workbench-get-logger", self._ends_note(original)),
+                ctx,
+            )
+        target = self.assigned.get(id(original))
+        if made == "experiment" and target in self.control:
+            detail = (
+                "The experiment is also used by code with no MLflow form (submit, "
+                "Run(experiment, run_id)): it stays as it is."
+            )
+            self.report(original, "Experiment", self.control[target], None, detail, "manual")
+            return updated
+        if (
+            (
+                made in ("experiment", "logger")
+                or (owner == "run" and isinstance(func, cst.Attribute))
+            )
+            and target is not None
+            and not (self.frames and self.frames[-1] == "class")  # a class attribute
+            and self.r.maybe_legacy(cst.Name(target), self._scope(), self._cls())
+        ):
+            detail = (
+                f"'{target}' is also bound to something else in this scope: give the legacy "
+                "object a name of its own so the tool can follow it."
+            )
+            api = cst.Module(body=[]).code_for_node(func)
+            self.report(original, api, "unresolved-receiver", None, detail, "manual")
+            return updated
         if made == "experiment":
             name = next((a for a in updated.args if a.keyword and a.keyword.value == "name"), None)
             positional = [a for a in updated.args if a.keyword is None]
             if name is None and len(positional) >= 2:
                 name = positional[1]
-            if name is None:
+            if name is None or any(a.star for a in updated.args):
                 self.report(original, "Experiment", "unsupported-call", None, fidelity="manual")
-                return None
-            node = call(ctx.mlflow("set_experiment"), arg(name.value))
-            self.needs |= ctx.needs
-            self.report(
-                original,
-                "Experiment",
+                return updated
+            done = Rewrite(
+                call(ctx.mlflow("set_experiment"), arg(name.value)),
                 "experiment-start-logging",
-                node,
                 "Experiment(...) becomes mlflow.set_experiment(name).",
             )
-            return node
+            # A workspace made inline as an argument goes with it.
+            dropped = [a for a in original.args if a.value is not _original_arg(original, name)]
+            for a in dropped:
+                for inner in _calls(a):
+                    index = self.workspace_calls.get(id(inner))
+                    if index is not None:
+                        self.findings[index] = replace(
+                            self.findings[index], fidelity="lossy", detail=_GONE
+                        )
+            return self._apply(original, updated, "Experiment", done, ctx)
         if made == "run":
-            self.report(original, "Run", "run-constructor", None, fidelity="manual")
-            return None
-        func = original.func
-        if made == "workspace" or (
-            isinstance(func, cst.Attribute) and self.r.legacy_class(func.value) == "workspace"
-        ):
+            self.report(original, "Run", "run-attached", None)
+            return updated
+        if made == "workspace" or owner == "workspace":
+            self.workspace_calls[id(original)] = len(self.findings)
             self.report(original, "Workspace", "workspace", None, fidelity="manual")
-            return None
-        if isinstance(func, cst.Attribute) and self.r.legacy_class(func.value) == "run":
-            if func.attr.value == "get_context":
-                node = active_or_new(ctx)
-                self.needs |= ctx.needs
-                detail = "allow_offline= is dropped." if updated.args else ""
-                self.report(original, "Run.get_context", "run-get-context", node, detail)
-                return node
-            self.report(original, f"Run.{func.attr.value}", "run-get", None, fidelity="manual")
-        return None
+            return updated
+        if owner == "run" and isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method in ("get_context", "get_submitted_run"):
+                offline = bool(updated.args)
+                detail = "allow_offline= is dropped." if offline else self._ends_note(original)
+                rule_id = "run-get-context-offline" if offline else "run-get-context"
+                done = Rewrite(active_or_new(ctx), rule_id, detail)
+                return self._apply(original, updated, f"Run.{method}", done, ctx)
+            other = {"get": "run-attached", "list": "run-list"}.get(method)
+            if other is not None:
+                self.report(original, f"Run.{method}", other, None, fidelity="manual")
+        return updated
+
+    def _ends_note(self, node: cst.Call) -> str:
+        if id(node) in self.with_items:
+            return ""
+        return (
+            "If the script dies with an exception, MLflow still ends this run as FINISHED at "
+            "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
+        )
 
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
@@ -277,10 +868,28 @@ class _Rewriter(cst.CSTTransformer):
             and original_node.attr.value == "id"
             and self.kind(original_node.value) == "run"
         ):
-            node = fill("RUN.info.run_id", RUN=updated_node.value)
+            info = cst.Attribute(value=updated_node.value, attr=cst.Name("info"))
+            node = cst.Attribute(
+                value=info, attr=cst.Name("run_id"), lpar=updated_node.lpar, rpar=updated_node.rpar
+            )
             self.report(original_node, "Run.id", "run-id", node)
             return node
         return updated_node
+
+    # -- annotations: a run is now an mlflow.ActiveRun -------------------------------------------
+    def leave_Annotation(
+        self, original_node: cst.Annotation, updated_node: cst.Annotation
+    ) -> cst.Annotation:
+        if self.target != "mlflow":
+            return updated_node
+        swap = _RunAnnotation(self)
+        annotation = original_node.annotation.visit(swap)
+        assert isinstance(annotation, cst.BaseExpression)
+        for node in swap.swapped:
+            self.report(node, "Run (annotation)", "run-annotation", annotation)
+        if swap.swapped:
+            self.needs.add("mlflow")
+        return updated_node.with_changes(annotation=annotation)
 
     # -- shim target: only the imports change ---------------------------------------------------
     def leave_ImportFrom(
@@ -288,7 +897,7 @@ class _Rewriter(cst.CSTTransformer):
     ) -> cst.ImportFrom:
         if self.target != "shim" or updated_node.module is None or updated_node.relative:
             return updated_node
-        module = self.module.code_for_node(updated_node.module) if self.module else ""
+        module = self.module.code_for_node(updated_node.module)
         if module in SHIM_MODULES:
             self.report(
                 original_node,
@@ -300,63 +909,377 @@ class _Rewriter(cst.CSTTransformer):
         return updated_node
 
 
-class _DropUnusedWorkspaces(cst.CSTTransformer):
-    """Remove `ws = Workspace.from_config()` lines whose name nothing uses any more.
+class _RunAnnotation(cst.CSTTransformer):
+    """Inside one annotation: `Run` (however imported, also as a string) -> `mlflow.ActiveRun`."""
 
-    After `Experiment(ws, name)` became `mlflow.set_experiment(name)`, the workspace is usually
-    dead code that would keep the legacy import alive. A line with a comment is kept (comments are
-    never dropped) and stays reported as manual.
-    """
+    def __init__(self, rewriter: _Rewriter) -> None:
+        super().__init__()
+        self.rewriter = rewriter
+        self.swapped: list[cst.CSTNode] = []
 
-    def __init__(self, resolver: Resolver, used: set[str]) -> None:
-        self.r, self.used = resolver, used
-        self.removed: set[str] = set()
+    def _active_run(self) -> cst.Attribute:
+        name = self.rewriter.names.module("mlflow")
+        return cst.Attribute(value=cst.Name(name), attr=cst.Name("ActiveRun"))
 
-    def leave_SimpleStatementLine(
-        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
-    ) -> cst.SimpleStatementLine | cst.RemovalSentinel:
-        if len(updated_node.body) != 1 or not isinstance(updated_node.body[0], cst.Assign):
+    def _is_run(self, node: cst.BaseExpression) -> bool:
+        return self.rewriter.r.legacy_class(node) == "run"
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        if self._is_run(original_node):
+            self.swapped.append(original_node)
+            return self._active_run()
+        return updated_node
+
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.BaseExpression:
+        if self._is_run(original_node):
+            self.swapped.append(original_node)
+            return self._active_run()
+        return updated_node
+
+    def leave_SimpleString(
+        self, original_node: cst.SimpleString, updated_node: cst.SimpleString
+    ) -> cst.BaseExpression:
+        text = original_node.evaluated_value
+        if not isinstance(text, str):
             return updated_node
-        assign = updated_node.body[0]
+        try:
+            inner = cst.parse_expression(text)
+        except cst.ParserSyntaxError:
+            return updated_node
+        if not self._is_run(inner):
+            return updated_node
+        self.swapped.append(original_node)
+        quote = original_node.quote
+        body = cst.Module(body=[]).code_for_node(self._active_run())
+        return updated_node.with_changes(value=f"{original_node.prefix}{quote}{body}{quote}")
+
+
+# -- after the rewrite: unused workspaces and imports ---------------------------------------------
+class _After(cst.CSTVisitor):
+    """One pass over the rewritten module: how often each name is read (imports, targets,
+    parameters, definitions, attribute names and keywords excluded), and the statements
+    `ws = Workspace...(...)` that may now be dead."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.r = resolver
+        self.counts: Counter[str] = Counter()
+        self.workspaces: list[tuple[cst.SimpleStatementLine, str]] = []
+        self._skip: set[int] = set()
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if len(node.body) != 1 or not isinstance(node.body[0], cst.Assign):
+            return
+        assign = node.body[0]
         if len(assign.targets) != 1 or not isinstance(assign.targets[0].target, cst.Name):
-            return updated_node
-        name = assign.targets[0].target.value
-        if name in self.used or self.r.kind_of(assign.value, self.r.facts.module) != "workspace":
-            return updated_node
-        has_comment = any(line.comment for line in updated_node.leading_lines) or (
-            updated_node.trailing_whitespace.comment is not None
-        )
-        if has_comment:
-            return updated_node
-        self.removed.add(name)
-        return cst.RemoveFromParent()
-
-
-class _Names(cst.CSTVisitor):
-    """Every name read in a module (assignment targets excluded)."""
-
-    def __init__(self) -> None:
-        self.names: set[str] = set()
-        self._targets: set[int] = set()
+            return
+        if self.r.kind_of(assign.value, self.r.facts.module) == "workspace":
+            self.workspaces.append((node, assign.targets[0].target.value))
 
     def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
         if isinstance(node.target, cst.Name):
-            self._targets.add(id(node.target))
+            self._skip.add(id(node.target))
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self._skip.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self._skip.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self._skip.add(id(node.name))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._skip.add(id(node.name))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._skip.add(id(node.name))
 
     def visit_Name(self, node: cst.Name) -> None:
-        if id(node) not in self._targets:
-            self.names.add(node.value)
+        if id(node) not in self._skip:
+            self.counts[node.value] += 1
 
 
-def _fix_imports(tree: cst.Module, needs: set[str], resolver: Resolver) -> cst.Module:
-    """Add the imports the rules' output needs; drop legacy imports nothing uses any more."""
-    context = CodemodContext()
-    for module in sorted(needs):
-        AddImportsVisitor.add_needed_import(context, module)
-    for module, name, asname in resolver.facts.legacy_imports:
-        RemoveImportsVisitor.remove_unused_import(context, module, name, asname)
-    tree = AddImportsVisitor(context).transform_module(tree)
-    return RemoveImportsVisitor(context).transform_module(tree)
+def _reads(node: cst.CSTNode, resolver: Resolver) -> _After:
+    visitor = _After(resolver)
+    node.visit(visitor)
+    return visitor
+
+
+def _bound(alias: cst.ImportAlias, is_from: bool) -> str:
+    """The local name an import alias binds."""
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    name = cst.Module(body=[]).code_for_node(alias.name)
+    return name if is_from else name.split(".")[0]
+
+
+def _import_line(module: str, asname: str | None) -> cst.SimpleStatementLine:
+    alias = cst.ImportAlias(
+        name=cst.parse_expression(module),  # type: ignore[arg-type]
+        asname=cst.AsName(name=cst.Name(asname)) if asname else None,
+    )
+    return cst.SimpleStatementLine([cst.Import(names=[alias])])
+
+
+def _is_import_line(stmt: Stmt) -> bool:
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body
+    )
+
+
+def _is_docstring(stmt: Stmt) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    )
+
+
+def _is_future(stmt: Stmt) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.ImportFrom)
+        and isinstance(stmt.body[0].module, cst.Name)
+        and stmt.body[0].module.value == "__future__"
+    )
+
+
+def _plain_import(stmt: Stmt) -> str | None:
+    """The module of a one-name `import x` line (no alias), else None."""
+    if not (isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1):
+        return None
+    small = stmt.body[0]
+    if isinstance(small, cst.Import) and len(small.names) == 1:
+        return cst.Module(body=[]).code_for_node(small.names[0].name)
+    return None
+
+
+def _top_module(stmt: Stmt) -> str | None:
+    """The top-level package an import line imports from (first name), else None."""
+    if not _is_import_line(stmt):
+        return None
+    assert isinstance(stmt, cst.SimpleStatementLine)
+    small = stmt.body[0]
+    empty = cst.Module(body=[])
+    if isinstance(small, cst.Import):
+        return empty.code_for_node(small.names[0].name).split(".")[0]
+    if isinstance(small, cst.ImportFrom) and small.module is not None and not small.relative:
+        return empty.code_for_node(small.module).split(".")[0]
+    return None
+
+
+class _UsesAtImportTime(cst.CSTVisitor):
+    """Whether a statement reads `name` when it runs (function bodies run later)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.found = False
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> bool:
+        return True
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        if node.value == self.name:
+            self.found = True
+
+
+def _uses_at_import_time(stmt: Stmt, name: str) -> bool:
+    visitor = _UsesAtImportTime(name)
+    stmt.visit(visitor)
+    return visitor.found
+
+
+class _Cleanup(_BodyEditor):
+    """Drop dead workspaces and imports the rewrite left unused; add the imports it needs."""
+
+    def __init__(
+        self,
+        before: Counter[str],
+        after: Counter[str],
+        adds: dict[str, str | None],
+        dead: Sequence[cst.SimpleStatementLine],
+        local_runs: _Marks[str],
+    ) -> None:
+        super().__init__()
+        self.before, self.after = before, after
+        self.local_runs = local_runs
+        self.adds = dict(adds)  # module -> asname for each import to add
+        self.dead: _Marks[bool] = _Marks()  # statements of the input tree to remove
+        for stmt in dead:
+            self.dead.put(stmt, True)
+        self.depth = 0
+        self.mlflow_comment: cst.TrailingWhitespace | None = None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # Only statements change here: never walk into expressions (most of the tree).
+        return not isinstance(node, cst.BaseExpression) and super().on_visit(node)
+
+    def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
+        self.depth += 1
+
+    def leave_IndentedBlock(
+        self, original_node: cst.IndentedBlock, updated_node: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
+        self.depth -= 1
+        return self.edit_block(updated_node)
+
+    def _unused(self, name: str) -> bool:
+        return self.before[name] > 0 and self.after[name] == 0
+
+    def leave_SimpleStatementLine(
+        self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine:
+        if original_node in self.dead:
+            self.dropped.put(updated_node, True)
+            return updated_node
+        local = self.local_runs.get(original_node)
+        if local is not None and self.after[local] == 0:
+            # `run = mlflow.start_run()` in a function, the name now unused: just the call.
+            assign = updated_node.body[0]
+            assert isinstance(assign, cst.Assign)
+            return updated_node.with_changes(body=[cst.Expr(assign.value)])
+        if not _is_import_line(updated_node):
+            return updated_node
+        body: list[cst.BaseSmallStatement] = []
+        changed = False
+        for small in updated_node.body:
+            assert isinstance(small, (cst.Import, cst.ImportFrom))
+            if isinstance(small.names, cst.ImportStar):
+                body.append(small)
+                continue
+            is_from = isinstance(small, cst.ImportFrom)
+            names = [a for a in small.names if not self._unused(_bound(a, is_from))]
+            if len(names) == len(small.names):
+                body.append(small)
+                continue
+            changed = True
+            if names:
+                names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                body.append(small.with_changes(names=names))
+        if not changed:
+            return updated_node
+        if body:
+            body[-1] = body[-1].with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+            return updated_node.with_changes(body=body)
+        comment = updated_node.trailing_whitespace
+        if (
+            self.depth == 0
+            and "mlflow" in self.adds
+            and self.mlflow_comment is None
+            and comment.comment is not None
+            and _top_module(updated_node) == "azureml"
+        ):
+            # `from azureml.core import Run  # the run`: the comment goes with `import mlflow`.
+            self.mlflow_comment = comment
+            updated_node = updated_node.with_changes(trailing_whitespace=cst.TrailingWhitespace())
+        self.dropped.put(updated_node, True)
+        return updated_node
+
+    def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
+        body = list(updated_node.body)
+        if "mlflow" in self.adds:
+            body = self._add_mlflow(body, self.adds.pop("mlflow"))
+        module = self.edit_module(updated_node.with_changes(body=body))
+        body = list(module.body)
+        for name, asname in sorted(self.adds.items()):
+            body = self._add_stdlib(body, name, asname)
+        return module.with_changes(body=body)
+
+    def _header_end(self, body: Sequence[Stmt]) -> int:
+        at = 0
+        if body and _is_docstring(body[0]):
+            at = 1
+        while at < len(body) and _is_future(body[at]):
+            at += 1
+        return at
+
+    def _region_end(self, body: Sequence[Stmt]) -> int:
+        """The index after the module's leading run of import lines."""
+        at = self._header_end(body)
+        while at < len(body) and _is_import_line(body[at]):
+            at += 1
+        return at
+
+    def _add_mlflow(self, body: list[Stmt], asname: str | None) -> list[Stmt]:
+        line = _import_line("mlflow", asname)
+        if self.mlflow_comment is not None:
+            line = line.with_changes(trailing_whitespace=self.mlflow_comment)
+        local = asname or "mlflow"
+        first_use = next(
+            (i for i, s in enumerate(body) if _uses_at_import_time(s, local)), len(body)
+        )
+        # After the module's leading imports (the legacy ones among them are going), and in any
+        # case before the first statement that uses mlflow when the module runs.
+        at = min(self._region_end(body), first_use)
+        return self._insert(body, at, line)
+
+    def _insert(self, body: list[Stmt], at: int, line: cst.SimpleStatementLine) -> list[Stmt]:
+        """Insert `line` before body[at], as an import group member or above the code."""
+        if at >= len(body):
+            return [*body, line]
+        nxt = body[at]
+        if at > self._header_end(body) and _is_import_line(body[at - 1]):
+            return [*body[:at], line, *body[at:]]
+        own = list(nxt.leading_lines)
+        if _is_import_line(nxt):
+            # First of an import group: take over the group's leading lines.
+            return [
+                *body[:at],
+                line.with_changes(leading_lines=own),
+                nxt.with_changes(leading_lines=[]),
+                *body[at + 1 :],
+            ]
+        # Above code: a blank line before the import (after a docstring), the code's own
+        # blank lines (at least one) after it.
+        blanks: list[cst.EmptyLine] = []
+        while own and own[0].comment is None:
+            blanks.append(own.pop(0))
+        spacer = blanks or [cst.EmptyLine()]
+        return [
+            *body[:at],
+            line.with_changes(leading_lines=blanks[:1]),
+            nxt.with_changes(leading_lines=[*spacer, *own]),
+            *body[at + 1 :],
+        ]
+
+    def _add_stdlib(self, body: list[Stmt], module: str, asname: str | None) -> list[Stmt]:
+        line = _import_line(module, asname)
+        start, end = self._header_end(body), self._region_end(body)
+        stdlib = [i for i in range(start, end) if (_top_module(body[i]) or "") in _STDLIB]
+        plain = [i for i in stdlib if _plain_import(body[i]) is not None]
+        later = [i for i in plain if (_plain_import(body[i]) or "") > module]
+        if later:
+            return self._insert(body, later[0], line)
+        if plain:
+            return [*body[: plain[-1] + 1], line, *body[plain[-1] + 1 :]]
+        if stdlib:
+            return self._insert(body, stdlib[0], line)
+        body = self._insert(body, start, line)
+        at = start + 1
+        if at < len(body) and _is_import_line(body[at]) and not body[at].leading_lines:
+            # The standard library group comes first, a blank line before the others.
+            body[at] = body[at].with_changes(leading_lines=[cst.EmptyLine()])
+        return body
+
+
+def _line_limit(lines: Sequence[str]) -> int:
+    """The line length to keep to: the file's own longest line, between 88 and 120."""
+    longest = max((len(line.expandtabs(TAB)) for line in lines), default=0)
+    return max(88, min(120, longest))
 
 
 def rewrite_module(source: str, path: str = "<string>", target: Target = "mlflow") -> Result:
@@ -365,32 +1288,41 @@ def rewrite_module(source: str, path: str = "<string>", target: Target = "mlflow
         return Result(source, source)
     # libcst drops a lone "\r" ending a file: keep it aside and put it back.
     tail = "\r" if source.endswith("\r") else ""
-    tree = cst.parse_module(source[: len(source) - len(tail)])
+    body = source[: len(source) - len(tail)]
+    tree = cst.parse_module(body)
     resolver = Resolver(tree)
     if not resolver.facts.uses_legacy:
         return Result(source, source)
+    names = Names(resolver)
+    lines = _NEWLINES.split(body)
     wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
-    rewriter = _Rewriter(resolver, path, target)
+    rewriter = _Rewriter(resolver, path, target, lines, names, _line_limit(lines))
     new_tree = wrapper.visit(rewriter)
-    if not any(f.rewritten for f in rewriter.findings):
-        return Result(source, source, rewriter.findings)
+    findings = sorted(rewriter.findings, key=lambda f: (f.line, f.column))
+    if not any(f.rewritten for f in findings):
+        return Result(source, source, findings)
     if target == "mlflow":
-        names = _Names()
-        new_tree.visit(names)
-        dropper = _DropUnusedWorkspaces(resolver, names.names)
-        new_tree = new_tree.visit(dropper)
-        spaces = [f for f in rewriter.findings if f.rule == "workspace"]
-        if spaces and len(dropper.removed) == len(spaces):
-            gone = "Removed: nothing used the workspace after the rewrite."
-            rewriter.findings = [
-                replace(f, fidelity="lossy", detail=gone) if f.rule == "workspace" else f
-                for f in rewriter.findings
+        before = resolver.facts.reads
+        seen = _reads(new_tree, resolver)
+        after = seen.counts
+        dead = [stmt for stmt, name in seen.workspaces if after[name] == 0]
+        for stmt in dead:
+            after -= _reads(stmt, resolver).counts
+        adds = {m: a for m, a in names.to_import.items() if m in rewriter.needs}
+        cleanup = _Cleanup(before, after, adds, dead, rewriter.local_runs)
+        new_tree = new_tree.visit(cleanup)
+        spaces = [f for f in findings if f.rule == "workspace" and not f.rewritten]
+        if spaces and len(dead) >= len(spaces):
+            findings = [
+                replace(f, fidelity="lossy", detail=_GONE) if f in spaces else f for f in findings
             ]
-        new_tree = _fix_imports(new_tree, rewriter.needs, resolver)
     code = new_tree.code + tail
     if code != source:
         try:
             compile(code, path, "exec", dont_inherit=True)
-        except SyntaxError as exc:  # pragma: no cover - a rule bug; never write such output
+        except SyntaxError as exc:  # a rule bug: never write such output
             raise RewriteError(f"{path}: rewritten code does not compile: {exc}") from exc
-    return Result(source, code, rewriter.findings)
+        lost = [c for c, n in resolver.facts.comments.items() if code.count(c) < n]
+        if lost:
+            raise RewriteError(f"{path}: the rewrite would lose comments: {sorted(lost)}")
+    return Result(source, code, findings)

@@ -153,7 +153,9 @@ def test_lossy_and_manual_rows_say_why() -> None:
             assert e.reason and e.target, e.id
         if e.fidelity == "manual":
             # A manual row tells the user what to do instead.
-            assert re.search(r"\b(use|run|save|look|launch|read|rewrite|check|remove)\b", e.reason, re.I), e.id
+            assert re.search(
+                r"\b(use|run|save|look|launch|read|rewrite|check|remove)\b", e.reason, re.I
+            ), e.id
 
 
 def test_cli_catalogue_json_lists_every_row() -> None:

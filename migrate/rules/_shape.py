@@ -1,15 +1,46 @@
-"""Small builders shared by the rules: arguments, literals, value kinds."""
+"""Small builders shared by the rules: arguments, literals, templates, and what a value is."""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from dataclasses import replace
+from typing import TYPE_CHECKING, Literal
 
 import libcst as cst
 
-ValueKind = Literal["number", "bool", "str", "none", "unknown"]
+if TYPE_CHECKING:
+    from migrate.detect import Scope
+    from migrate.rules import Context
+
+ValueKind = Literal["number", "infinite", "bool", "str", "none", "list", "dict", "unknown"]
+
+_NUMBER_BUILTINS = frozenset({"float", "int", "len", "round", "abs", "sum", "min", "max"})
+_NUMPY_NUMBERS = frozenset(
+    {
+        "float16", "float32", "float64", "float_", "double", "single", "longdouble",
+        "int8", "int16", "int32", "int64", "int_", "intc", "uint8", "uint16", "uint32", "uint64",
+        "mean", "median", "std", "var", "sqrt", "log", "exp", "dot",
+    }
+)  # fmt: skip
+_MATH_BOOLS = frozenset({"isnan", "isinf", "isfinite", "isclose"})
+_CONSTANTS: dict[str, ValueKind] = {
+    "math.inf": "infinite",
+    "numpy.inf": "infinite",
+    "numpy.infty": "infinite",
+    "math.pi": "number",
+    "math.e": "number",
+    "math.tau": "number",
+    "math.nan": "number",
+    "numpy.pi": "number",
+    "numpy.e": "number",
+    "numpy.nan": "number",
+}
+_MODULE_PLACEHOLDERS = {"MLFLOW": "mlflow", "JSON": "json", "OS": "os", "TIME": "time"}
+_MAX_DEPTH = 8  # how far inference follows names (x = y; y = z; ...)
 
 
 def arg(value: cst.BaseExpression, keyword: str | None = None) -> cst.Arg:
+    """A call argument, `keyword=value` written without spaces around `=`."""
     if keyword is None:
         return cst.Arg(value=value)
     return cst.Arg(
@@ -41,31 +72,124 @@ def literal_str(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def value_kind(node: cst.BaseExpression) -> ValueKind:
-    """What a logged value is, when the source alone proves it."""
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, (cst.Minus, cst.Plus)):
-        node = node.expression
-    if isinstance(node, (cst.Integer, cst.Float)):
+def value(a: cst.Arg) -> cst.BaseExpression:
+    return a.value
+
+
+def infer(ctx: Context, node: cst.BaseExpression) -> ValueKind:
+    """What a logged value is: from the expression, and through the names it reads.
+
+    A name is followed to every value it is assigned in the scope it resolves to (when it has no
+    other kind of binding); a call to a function of this module to every value it returns. All
+    must agree, or the answer is "unknown".
+    """
+    return _kind(node, ctx, 0)
+
+
+def _kind(node: cst.BaseExpression, ctx: Context | None, depth: int) -> ValueKind:
+    if depth > _MAX_DEPTH:
+        return "unknown"
+    if isinstance(node, cst.UnaryOperation):
+        if isinstance(node.operator, cst.Not):
+            return "bool"
+        if isinstance(node.operator, (cst.Minus, cst.Plus)):
+            inner = _kind(node.expression, ctx, depth + 1)
+            return inner if inner in ("number", "infinite") else "unknown"
+        return "unknown"
+    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary)):
         return "number"
+    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
+        return "str"
+    if isinstance(node, (cst.List, cst.ListComp, cst.GeneratorExp)):
+        return "list"
+    if isinstance(node, (cst.Dict, cst.DictComp)):
+        return "dict"
+    if isinstance(node, cst.Comparison):
+        return "bool"
+    if isinstance(node, cst.BinaryOperation):
+        left = _kind(node.left, ctx, depth + 1)
+        right = _kind(node.right, ctx, depth + 1)
+        if left == "str" and isinstance(node.operator, (cst.Add, cst.Modulo)):
+            return "str"
+        numeric = ("number", "infinite", "bool")
+        return "number" if left in numeric and right in numeric else "unknown"
+    if isinstance(node, cst.IfExp):
+        body = _kind(node.body, ctx, depth + 1)
+        return body if body == _kind(node.orelse, ctx, depth + 1) else "unknown"
     if isinstance(node, cst.Name):
         if node.value in ("True", "False"):
             return "bool"
         if node.value == "None":
             return "none"
-    if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
-        return "str"
-    if isinstance(node, cst.Call) and isinstance(node.func, cst.Name):
-        if node.func.value in ("float", "int", "len", "round", "abs", "sum", "min", "max"):
-            return "number"
-        if node.func.value in ("str", "repr", "format"):
-            return "str"
-        if node.func.value == "bool":
-            return "bool"
+        return _name_kind(node.value, ctx, depth)
+    if isinstance(node, cst.Attribute):
+        q = ctx.resolver.qualified(node) if ctx is not None else None
+        if q in _CONSTANTS:
+            return _CONSTANTS[q]
+        if ctx is not None and ctx.scope is not None and node.attr.value == "name":
+            # The name of a workspace or an experiment is its text name.
+            owner = ctx.resolver.kind_of(node.value, ctx.scope, ctx.cls)
+            if owner in ("workspace", "experiment"):
+                return "str"
+        return "unknown"
+    if isinstance(node, cst.Call):
+        return _call_kind(node, ctx, depth)
     return "unknown"
 
 
-def value(a: cst.Arg) -> cst.BaseExpression:
-    return a.value
+def _name_kind(name: str, ctx: Context | None, depth: int) -> ValueKind:
+    if ctx is None or ctx.scope is None or name in ctx.shadowed:
+        return "unknown"
+    resolver = ctx.resolver
+    owner = resolver.lookup(name, ctx.scope)
+    values = resolver.values_of(name, ctx.scope)
+    if owner is None or values is None:
+        return "unknown"
+    inner = _with_scope(ctx, owner)
+    kinds = {_kind(v, inner, depth + 1) for v in values}
+    return kinds.pop() if len(kinds) == 1 else "unknown"
+
+
+def _with_scope(ctx: Context, scope: Scope) -> Context:
+    return replace(ctx, scope=scope)
+
+
+def _call_kind(node: cst.Call, ctx: Context | None, depth: int) -> ValueKind:
+    func = node.func
+    q = ctx.resolver.qualified(func) if ctx is not None else None
+    if q is None and isinstance(func, cst.Name):
+        name = func.value
+        if name == "float" and node.args:
+            text = literal_str(node.args[0].value)
+            if text is not None and text.strip().lower().lstrip("+-") in ("inf", "infinity"):
+                return "infinite"
+        if name in _NUMBER_BUILTINS:
+            return "number"
+        if name in ("str", "repr", "format"):
+            return "str"
+        if name == "bool":
+            return "bool"
+        if name in ("list", "sorted"):
+            return "list"
+        if name == "dict":
+            return "dict"
+    if q is not None:
+        module, _, member = q.rpartition(".")
+        if module == "numpy" and member in ("bool_", "bool"):
+            return "bool"
+        if module == "numpy" and member in _NUMPY_NUMBERS:
+            return "number"
+        if module == "math":
+            return "bool" if member in _MATH_BOOLS else "number"
+        if q == "json.dumps":
+            return "str"
+    if ctx is not None and ctx.scope is not None:
+        returned = ctx.resolver.returned(func)
+        if returned:
+            inner = _with_scope(ctx, ctx.resolver.facts.module)
+            kinds = {_kind(v, inner, depth + 1) for v in returned}
+            return kinds.pop() if len(kinds) == 1 else "unknown"
+    return "unknown"
 
 
 class _Fill(cst.CSTTransformer):
@@ -84,3 +208,21 @@ def fill(template: str, **holes: cst.BaseExpression) -> cst.BaseExpression:
     expr = cst.parse_expression(template).visit(_Fill(holes))
     assert isinstance(expr, cst.BaseExpression)
     return expr
+
+
+def code(ctx: Context, template: str, **holes: cst.BaseExpression) -> cst.BaseExpression:
+    """`fill`, with MLFLOW, JSON, OS and TIME standing for those modules (imports recorded)."""
+    for placeholder, module in _MODULE_PLACEHOLDERS.items():
+        if re.search(rf"\b{placeholder}\b", template):
+            holes.setdefault(placeholder, ctx.module(module))
+    return fill(template, **holes)
+
+
+def statement(ctx: Context, template: str, **holes: cst.BaseExpression) -> cst.BaseStatement:
+    """One statement from a template (`for ...:` blocks included), placeholders as in `code`."""
+    for placeholder, module in _MODULE_PLACEHOLDERS.items():
+        if re.search(rf"\b{placeholder}\b", template):
+            holes.setdefault(placeholder, ctx.module(module))
+    stmt = cst.parse_statement(template).visit(_Fill(holes))
+    assert isinstance(stmt, cst.BaseStatement)
+    return stmt

@@ -1,42 +1,93 @@
-"""Tags and properties."""
+"""Tags and properties.
+
+MLflow validates tag and param keys as it does metric names. A literal key it would reject is not
+renamed (tags and params are read back by their exact key): the call is left as it is and
+reported (`invalid-key`), with the name the shim would use.
+"""
 
 from __future__ import annotations
 
 import libcst as cst
 
 from migrate.rules import Args, Context, Rewrite, rule
-from migrate.rules._shape import arg, call, fill, string
+from migrate.rules._shape import arg, call, code, infer, literal_str, statement, string
+from shims.names import mlflow_name
+
+
+def _invalid(keys: list[cst.BaseExpression]) -> str:
+    """A note naming the literal keys MLflow rejects (empty when all are accepted)."""
+    bad = [t for t in (literal_str(k) for k in keys) if t is not None and mlflow_name(t) != t]
+    return " ".join(
+        f"'{t}' is rejected by MLflow (the shim stores it as '{mlflow_name(t)}')." for t in bad
+    )
+
+
+def _dict_keys(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if not isinstance(value, cst.Dict):
+        return []
+    return [e.key for e in value.elements if isinstance(e, cst.DictElement)]
+
+
+def _none_as_empty(value: cst.BaseExpression) -> cst.BaseExpression:
+    """A literal dict's None values as "" (Azure ML stored an empty tag, MLflow would say None)."""
+    if not isinstance(value, cst.Dict):
+        return value
+    elements: list[cst.BaseDictElement] = []
+    for element in value.elements:
+        if (
+            isinstance(element, cst.DictElement)
+            and isinstance(element.value, cst.Name)
+            and element.value.value == "None"
+        ):
+            element = element.with_changes(value=string(""))
+        elements.append(element)
+    return value.with_changes(elements=elements)
 
 
 @rule("run", "tag", "key", "value")
 def tag(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    key = a.get("key") or a.get("name")
-    if key is None:
-        return Rewrite(None, "run-tag", "The call names no tag key.")
-    if "value" not in a or (
-        isinstance(a["value"].value, cst.Name) and a["value"].value.value == "None"
-    ):
-        return Rewrite(
-            call(ctx.mlflow("set_tag"), arg(key.value), arg(string(""))), "run-tag-key-only"
-        )
-    return Rewrite(call(ctx.mlflow("set_tag"), arg(key.value), arg(a["value"].value)), "run-tag")
+    """`run.tag(key, value=None)` -> `mlflow.set_tag(key, value or "")`."""
+    key = a["key"].value
+    bad = _invalid([key])
+    if bad:
+        return Rewrite(None, "invalid-key", bad)
+    value = a.get("value")
+    if value is None or (isinstance(value.value, cst.Name) and value.value.value == "None"):
+        return Rewrite(call(ctx.mlflow("set_tag"), arg(key), arg(string(""))), "run-tag-key-only")
+    return Rewrite(call(ctx.mlflow("set_tag"), arg(key), arg(value.value)), "run-tag")
 
 
 @rule("run", "set_tags", "tags")
 def set_tags(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    return Rewrite(call(ctx.mlflow("set_tags"), arg(a["tags"].value)), "run-set-tags")
+    """`run.set_tags(tags)` -> `mlflow.set_tags(tags)`."""
+    tags = a["tags"].value
+    bad = _invalid(_dict_keys(tags))
+    if bad:
+        return Rewrite(None, "invalid-key", bad)
+    return Rewrite(call(ctx.mlflow("set_tags"), arg(_none_as_empty(tags))), "run-set-tags")
 
 
 @rule("run", "add_properties", "properties")
 def add_properties(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    return Rewrite(call(ctx.mlflow("log_params"), arg(a["properties"].value)), "run-add-properties")
+    """`run.add_properties(props)` -> `mlflow.log_params(props)` (both write-once)."""
+    properties = a["properties"].value
+    bad = _invalid(_dict_keys(properties))
+    if bad:
+        return Rewrite(None, "invalid-key", bad)
+    return Rewrite(call(ctx.mlflow("log_params"), arg(properties)), "run-add-properties")
 
 
 @rule("run", "remove_tags", "tags")
 def remove_tags(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    ctx.needs.add("mlflow")
-    code = (
-        "[mlflow.MlflowClient().delete_tag(mlflow.active_run().info.run_id, _key) "
-        "for _key in ([TAGS] if isinstance(TAGS, str) else TAGS)]"
-    )
-    return Rewrite(fill(code, TAGS=a["tags"].value), "run-remove-tags")
+    """`run.remove_tags(keys)` -> `mlflow.delete_tag` per key."""
+    tags = a["tags"].value
+    kind = infer(ctx, tags)
+    if kind == "str" or literal_str(tags) is not None:
+        return Rewrite(call(ctx.mlflow("delete_tag"), arg(tags)), "run-remove-tags")
+    key = cst.Name(ctx.fresh("key"))
+    keys = tags if kind == "list" or isinstance(tags, cst.Tuple) else None
+    if keys is None:
+        keys = code(ctx, "([TAGS] if isinstance(TAGS, str) else TAGS)", TAGS=tags)
+    loop = statement(ctx, "for KEY in KEYS:\n    MLFLOW.delete_tag(KEY)\n", KEY=key, KEYS=keys)
+    expr = code(ctx, "[MLFLOW.delete_tag(KEY) for KEY in KEYS]", KEY=key, KEYS=keys)
+    return Rewrite(expr, "run-remove-tags", statements=[loop])

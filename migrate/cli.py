@@ -166,5 +166,10 @@ def catalogue(fmt: str) -> None:
         click.echo(markdown_table(), nl=False)
 
 
+# The audit command lives in its own module (it is the largest); registered here, before use.
+from migrate.cli_audit import audit  # noqa: E402
+
+main.add_command(audit)
+
 if __name__ == "__main__":
     main()

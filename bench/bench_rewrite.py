@@ -11,6 +11,9 @@ ordinary code of the same size), then measures side by side, in one process each
    the same files. Target: >= 0.5x.
 3. Peak memory (max RSS of a fresh process) of `rewrite --check -j 1` on trees of N and 4N files.
    Target: flat (workers stream files).
+4. `audit` of the same tree in one process, against `rewrite --check` (issue 4: at least as fast),
+   and the wall time of `aml2mlflow --help` and of `aml2mlflow audit` on a one-file project
+   (issue 4: under 0.5 s each).
 
 Prints a Markdown table and writes bench/rewrite_results.json.
 """
@@ -150,6 +153,25 @@ def rewrite_files(paths: list[Path]) -> float:
     return time.perf_counter() - start
 
 
+def audit_tree(folder: Path) -> float:
+    from migrate.audit import audit_paths
+
+    start = time.perf_counter()
+    audit_paths([folder], jobs=1)
+    return time.perf_counter() - start
+
+
+def wall(*args: str) -> float:
+    """Median wall time of a fresh `aml2mlflow ...` process, over 5 runs."""
+    exe = Path(sys.executable).with_name("aml2mlflow")
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        subprocess.run([str(exe), *args], capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+    return sorted(times)[2]
+
+
 def peak_rss_kib(folder: Path) -> int:
     code = (
         "import resource, sys\n"
@@ -175,6 +197,11 @@ def main() -> int:
         rewrite_files(legacy[:5])  # warm up imports and caches
         parse_all = parse_render_all(every)
         check, changed = check_tree(tree)
+        audit = audit_tree(tree)
+        one = Path(tmp) / "one"
+        one.mkdir()
+        (one / "train.py").write_text(LEGACY.format(i=0))
+        help_s, audit_one_s = wall("--help"), wall("audit", str(one))
         parse_legacy = parse_render_all(legacy)
         ours_legacy = rewrite_files(legacy)
         big = Path(tmp) / "big"
@@ -194,6 +221,9 @@ def main() -> int:
         "rewrite_legacy_files_per_s": round(len(legacy) / ours_legacy, 1),
         "rewrite_vs_parse": round(parse_legacy / ours_legacy, 2),
         "peak_rss_mib": {str(ns.files): rss_small // 1024, str(ns.files * 4): rss_big // 1024},
+        "audit_all_s": round(audit, 3),
+        "help_wall_s": round(help_s, 3),
+        "audit_one_file_wall_s": round(audit_one_s, 3),
     }
     ns.json.write_text(json.dumps(results, indent=1) + "\n")
     ok = {True: "PASS", False: "MISS"}
@@ -215,6 +245,15 @@ def main() -> int:
     print(
         f"| legacy files: rewrite | {results['rewrite_legacy_files_per_s']} files/s "
         f"({results['rewrite_vs_parse']}x) | >= 0.5x: {ok[parse_legacy / ours_legacy >= 0.5]} |"
+    )
+    print(
+        f"| `audit` of the tree (1 process) | {audit:.2f} s | <= rewrite --check: "
+        f"{ok[audit <= check * 1.05]} |"
+    )
+    print(f"| `aml2mlflow --help` wall | {help_s:.2f} s | < 0.5 s: {ok[help_s < 0.5]} |")
+    print(
+        f"| `aml2mlflow audit` on one file, wall | {audit_one_s:.2f} s | < 0.5 s: "
+        f"{ok[audit_one_s < 0.5]} |"
     )
     small, large = results["peak_rss_mib"].values()
     print(

@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from migrate import __version__
+from migrate.cli_options import tree_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,15 +64,7 @@ EXIT_CHANGES, EXIT_FAILED = 1, 3
     show_default=True,
     help="mlflow: native MLflow code. shim: only swap the legacy imports for `shims`.",
 )
-@click.option("--include", multiple=True, metavar="GLOB", help="Only paths matching GLOB.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: all cores).",
-)
+@tree_options
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code.")
 def rewrite(
     paths: tuple[Path, ...],

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
+from migrate.cli_options import tree_options
+
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
 
@@ -50,15 +52,7 @@ PROGRESS_FROM = 50
     help="Exit 1 when a finding is at least this serious: manual (a person must act), lossy "
     "(lossy or manual), any (any legacy call at all: a migrated repository stays migrated).",
 )
-@click.option("--include", multiple=True, metavar="GLOB", help="Only paths matching GLOB.")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Worker processes (default: all cores).",
-)
+@tree_options
 @click.option(
     "--max-bytes",
     type=click.IntRange(min=1),

@@ -1,0 +1,28 @@
+"""Options shared by the commands that walk source trees (`rewrite`, `audit`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def tree_options(fn: F) -> F:
+    """`--include`, `--exclude` and `-j/--jobs`, with the same meaning for every command."""
+    options = [
+        click.option("--include", multiple=True, metavar="GLOB", help="Only paths matching GLOB."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="Skip paths matching GLOB."),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Worker processes (default: all cores).",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn

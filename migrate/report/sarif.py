@@ -27,7 +27,6 @@ from migrate.report._util import one_line
 SARIF_SCHEMA = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 )
-INFORMATION_URI = "https://pypi.org/project/aml2mlflow/"
 _LEVELS = {"manual": "warning", "lossy": "note", "exact": "note"}
 
 
@@ -132,7 +131,6 @@ def to_dict(report: AuditReport, base: Path | None = None) -> dict[str, Any]:
                         "name": TOOL_NAME,
                         "version": report.version,
                         "semanticVersion": report.version,
-                        "informationUri": INFORMATION_URI,
                         "rules": [_rule(rule_id) for rule_id in ids],
                     }
                 },

@@ -159,10 +159,13 @@ def catalogue(fmt: str) -> None:
         click.echo(markdown_table(), nl=False)
 
 
-# The audit command lives in its own module (it is the largest); registered here, before use.
+# The larger commands live in their own modules; registered here, before use.
 from migrate.cli_audit import audit  # noqa: E402
+from migrate.cli_history import compare, history  # noqa: E402
 
 main.add_command(audit)
+main.add_command(history)
+main.add_command(compare)
 
 if __name__ == "__main__":
     main()

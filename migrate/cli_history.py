@@ -130,6 +130,28 @@ def download(run_id: str, artifact: str | None, dest: Path, tracking_uri: str | 
         _fail(exc)
 
 
+@history.command()
+@click.option("-r", "--run", "run_id", required=True, help="The run id.")
+@click.option(
+    "--artifact-prefix",
+    "prefix",
+    required=True,
+    help="The artifact folder holding the model (with its MLmodel file).",
+)
+@click.option("-n", "--name", required=True, help="The registered model's name.")
+@uri_option
+def promote(run_id: str, prefix: str, name: str, tracking_uri: str | None) -> None:
+    """Register a run's outputs as a new version of a named model (MLflow's model registry)."""
+    from migrate.history import NotAModel
+    from migrate.history import promote as do_promote
+
+    try:
+        version = do_promote(run_id, prefix, name, tracking_uri)
+    except NotAModel as exc:
+        _fail(exc)
+    click.echo(f"registered {name} version {version} from run {run_id}:{prefix}")
+
+
 @click.command()
 @click.argument("runs", nargs=-1, required=True)
 @click.option(

@@ -4,6 +4,7 @@
     run_info(run_id) -> dict              status, times, duration, metrics, params, tags, artifacts
     compare(run_ids) -> Comparison        metrics (last value, history length), params, tags, files
     plot_histories(run_ids, path)         every shared metric's history, one axes per metric
+    promote(run_id, prefix, name)         register the run's outputs as a named model version
 
 Pure functions over `MlflowClient` (imported when first called, never at import time), so the CLI's
 static commands stay fast.
@@ -204,3 +205,39 @@ def plot_histories(
     fig.tight_layout()
     fig.savefig(str(path), format="png")
     return keys
+
+
+class NotAModel(Exception):
+    """The artifacts under a prefix do not form an MLflow model (no MLmodel file)."""
+
+
+def promote(run_id: str, prefix: str, name: str, tracking_uri: str | None = None) -> str:
+    """Register the run's artifacts under `prefix` as a new version of model `name`.
+
+    The Workbench's `az ml history promote` turned run outputs into a named asset; MLflow's model
+    registry holds MLflow-format models only, so the prefix must contain an `MLmodel` file (what
+    `mlflow.<flavor>.log_model` writes). Returns the new version number.
+    """
+    client = _client(tracking_uri)
+    prefix = prefix.strip("/")
+    names = {f.path.rsplit("/", 1)[-1] for f in client.list_artifacts(run_id, prefix or None)}
+    if "MLmodel" not in names:
+        found = ", ".join(sorted(names)) or "nothing"
+        raise NotAModel(
+            f"run {run_id} has no MLmodel file under '{prefix or '.'}' (found: {found}): "
+            "MLflow registers MLflow-format models only; save the model with "
+            "mlflow.<flavor>.log_model(..., artifact_path=...) and promote that path"
+        )
+    if not _registered(client, name):
+        client.create_registered_model(name)
+    source = client.get_run(run_id).info.artifact_uri.rstrip("/") + (f"/{prefix}" if prefix else "")
+    created = client.create_model_version(name, source, run_id=run_id)
+    return str(created.version)
+
+
+def _registered(client: Any, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+    except Exception:  # RESOURCE_DOES_NOT_EXIST
+        return False
+    return True

@@ -91,3 +91,47 @@ def test_history_through_a_server(mlflow_server: str, tmp_path: Path) -> None:
     assert info["metrics"]["loss"] == 0.25 and info["artifacts"] == ["outputs/model.txt"]
     data = json.loads(cli(mlflow_server, "compare", a, b, "--json")[1])
     assert data["metrics"]["loss"] == [[0.25, 3], [0.4, 2]]
+
+
+def test_promote_registers_an_mlflow_model_and_explains_otherwise(
+    store: str, tmp_path: Path
+) -> None:
+    import mlflow.sklearn
+    from sklearn.linear_model import LinearRegression
+
+    a, _ = make_runs(store, tmp_path)
+    code, out = cli(
+        store, "history", "promote", "-r", a, "--artifact-prefix", "outputs", "-n", "ridge"
+    )
+    assert code == 1 and "no MLmodel file under 'outputs'" in out and "model.txt" in out
+    with mlflow.start_run(experiment_id=MlflowClient(store).get_run(a).info.experiment_id) as run:
+        mlflow.sklearn.log_model(
+            LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), artifact_path="model"
+        )
+    code, out = cli(
+        store,
+        "history",
+        "promote",
+        "-r",
+        run.info.run_id,
+        "--artifact-prefix",
+        "model",
+        "-n",
+        "ridge",
+    )
+    assert code == 0, out
+    assert "registered ridge version 1" in out
+    (version,) = MlflowClient(store).search_model_versions("name='ridge'")
+    assert version.run_id == run.info.run_id
+    code, out = cli(
+        store,
+        "history",
+        "promote",
+        "-r",
+        run.info.run_id,
+        "--artifact-prefix",
+        "model",
+        "-n",
+        "ridge",
+    )
+    assert "version 2" in out

@@ -162,10 +162,12 @@ def catalogue(fmt: str) -> None:
 # The larger commands live in their own modules; registered here, before use.
 from migrate.cli_audit import audit  # noqa: E402
 from migrate.cli_history import compare, history  # noqa: E402
+from migrate.cli_verify import verify  # noqa: E402
 
 main.add_command(audit)
 main.add_command(history)
 main.add_command(compare)
+main.add_command(verify)
 
 if __name__ == "__main__":
     main()

@@ -167,6 +167,7 @@ from migrate.cli_verify import verify  # noqa: E402
 main.add_command(audit)
 main.add_command(history)
 main.add_command(compare)
+history.add_command(compare)  # also `aml2mlflow history compare`, as the Workbench CLI had it
 main.add_command(verify)
 
 if __name__ == "__main__":

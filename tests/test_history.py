@@ -82,6 +82,7 @@ def test_compare_side_by_side_and_plot(store: str, tmp_path: Path) -> None:
     assert code == 0 and "loss" in out and "0.25 (3 pts)" in out
     assert png.read_bytes().startswith(b"\x89PNG")
     assert cli(store, "compare", a)[0] == 2
+    assert json.loads(cli(store, "history", "compare", a, b, "--json")[1]) == data
 
 
 @pytest.mark.server

@@ -14,13 +14,11 @@ import os
 import platform
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,69 +82,6 @@ def measure_import(runs: int = IMPORT_RUNS) -> dict[str, Any]:
 
 
 # -- tracking stores -----------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `mlflow server` on 127.0.0.1 in its own process group; return once /health answers."""
-    port = _free_port()
-    env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
-    env.pop("MLFLOW_TRACKING_URI", None)
-    log_path = folder / "server.log"
-    cmd = [
-        str(Path(sys.executable).with_name("mlflow")),
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{folder / 'server.db'}",
-        "--artifacts-destination",
-        str(folder / "artifacts"),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=folder, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"mlflow server exited with {proc.returncode}:\n{tail}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                    if r.status == 200:
-                        return proc, url
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("mlflow server did not answer /health within 120 s")
-    except BaseException:
-        stop_server(proc)
-        raise
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group; SIGKILL it if it has not exited after 20 s."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
-
-
 @contextmanager
 def sqlite_store(folder: Path) -> Iterator[str]:
     yield f"sqlite:///{folder / 'mlflow.db'}"
@@ -154,6 +89,8 @@ def sqlite_store(folder: Path) -> Iterator[str]:
 
 @contextmanager
 def server_store(folder: Path) -> Iterator[str]:
+    from tests.mlflow_server import start_server, stop_server  # ROOT is on sys.path (main)
+
     proc, url = start_server(folder)
     try:
         yield url

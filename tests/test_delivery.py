@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from tests.conftest import ROOT, _free_port, start_server, stop_server
+from tests.conftest import ROOT
+from tests.mlflow_server import free_port, start_server, stop_server
 
 SCRIPT = """
 import pathlib, sys, time
@@ -76,7 +77,7 @@ def _check_run(url: str, run_id: str) -> None:
 
 @pytest.mark.server
 def test_server_down_at_exit_spools_then_replay_lands_everything_once(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server, url = start_server(tmp_path / "server", port)
     try:
         proc = _start_script(tmp_path, url)
@@ -110,7 +111,7 @@ def test_server_down_at_exit_spools_then_replay_lands_everything_once(tmp_path: 
 
 @pytest.mark.server
 def test_server_back_mid_run_loses_nothing(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     server, url = start_server(tmp_path / "server", port)
     try:
         proc = _start_script(tmp_path, url, "flush")

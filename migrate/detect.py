@@ -27,7 +27,6 @@ without running the code) and what module-level functions return.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -599,13 +598,6 @@ class Resolver:
             if self.legacy_class(func) == "run":
                 out.setdefault(name, "run-attached")
         return out
-
-    def receivers(self) -> Iterator[tuple[str, Kind]]:
-        """Module-level names proven to be legacy objects (for reports and tests)."""
-        for name in sorted({*self.facts.module.bindings, *self.facts.module.pending}):
-            kind = self.name_kind(name, self.facts.module)
-            if kind is not None:
-                yield name, kind
 
     # -- values ---------------------------------------------------------------------------------
     def values_of(self, name: str, scope: Scope) -> list[cst.BaseExpression] | None:

@@ -217,7 +217,6 @@ class Run:
     ) -> None:
         self._s = s
         self._w = s.writer
-        self._info = info
         self._run_id: str = info.run_id
         self._exp = experiment if isinstance(experiment, Experiment) else None
         self._exp_id: str = info.experiment_id

@@ -56,15 +56,10 @@ PERMANENT_CODES = frozenset(
 
 def is_permanent(exc: BaseException) -> bool:
     """Whether retrying `exc` cannot help (a rejected value), as opposed to a passing fault."""
-    if isinstance(exc, (TypeError, ValueError)) and not isinstance(exc, OSError):
-        # Bad values through REST raise TypeError; MlflowException is not a ValueError.
-        return type(exc).__name__ != "MlflowException"
+    if isinstance(exc, (TypeError, ValueError)):
+        return True  # bad values through REST raise TypeError rather than MlflowException
     code = getattr(exc, "error_code", None)
     return code in PERMANENT_CODES
-
-
-class Rejected(Exception):
-    """Raised inside the writer for a single record MLflow refused for good."""
 
 
 class Writer:

@@ -109,30 +109,11 @@ def test_promote_registers_an_mlflow_model_and_explains_otherwise(
         mlflow.sklearn.log_model(
             LinearRegression().fit([[0.0], [1.0]], [0.0, 1.0]), artifact_path="model"
         )
-    code, out = cli(
-        store,
-        "history",
-        "promote",
-        "-r",
-        run.info.run_id,
-        "--artifact-prefix",
-        "model",
-        "-n",
-        "ridge",
-    )
+    promote = ("history", "promote", "-r", run.info.run_id, "--artifact-prefix", "model")
+    code, out = cli(store, *promote, "-n", "ridge")
     assert code == 0, out
     assert "registered ridge version 1" in out
     (version,) = MlflowClient(store).search_model_versions("name='ridge'")
     assert version.run_id == run.info.run_id
-    code, out = cli(
-        store,
-        "history",
-        "promote",
-        "-r",
-        run.info.run_id,
-        "--artifact-prefix",
-        "model",
-        "-n",
-        "ridge",
-    )
+    code, out = cli(store, *promote, "-n", "ridge")
     assert "version 2" in out

@@ -8,8 +8,8 @@ legacy calls out. Both need findings that agree with what `aml2mlflow rewrite` w
 the audit does not detect anything on its own where the codemod already decides. Findings come from
 two places, told apart by `origin`:
 
-- `"rewrite"`: exactly the findings of the codemod, obtained by running it in check mode
-  (`migrate.api.process(source, mode="check")`) on the same discovery, reading and notebook handling.
+- `"rewrite"`: exactly the findings of the codemod, obtained by running it without writing
+  (`migrate.api.process(source, mode="scan")`) on the same discovery, reading and notebook handling.
   Their `replacement` is the code `rewrite` writes for that site ("" when it leaves the site alone).
 - `"audit"`: what silently changes meaning in a migration although `rewrite` writes nothing for it:
   files written under `./outputs` (Azure ML uploaded them, MLflow will not), `allow_offline=` and
@@ -340,7 +340,7 @@ def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAu
         out.errors.append(AuditError(out.root, out.path, None, None, message))
         return out
     try:
-        outcome = process(source, mode="check")
+        outcome = process(source, mode="scan")
     except Exception as exc:  # a codemod bug on one file must not end the scan
         message = f"internal error in the codemod, please report it: {type(exc).__name__}: {exc}"
         out.errors.append(AuditError(out.root, out.path, None, None, message))

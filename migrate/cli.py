@@ -112,7 +112,15 @@ def rewrite(
                 click.echo(f"would rewrite {outcome.path}", err=True)
     for error in errors:
         click.echo(f"error: {error}", err=True)
-    if not quiet:
+    if not quiet and run_mode == "check":
+        # --check stops at the first site that proves a file would change (see migrate.quick),
+        # so it has no per-site counts: --diff and `aml2mlflow audit` have them.
+        click.echo(
+            f"{files} file(s) scanned, {changed} would be rewritten; "
+            f"{len(errors)} file(s) skipped with errors",
+            err=True,
+        )
+    elif not quiet:
         verb = "rewritten" if run_mode == "write" else "would be rewritten"
         click.echo(
             f"{files} file(s) scanned, {changed} {verb}; {rewritten} call site(s) converted, "

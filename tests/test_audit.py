@@ -234,7 +234,7 @@ def _agreement_files() -> list[SourceFile]:
 
 @pytest.mark.parametrize("source", _agreement_files(), ids=lambda s: f"{s.root.name}/{s.rel}")
 def test_rewrite_findings_are_exactly_the_codemods(source: SourceFile) -> None:
-    outcome = process(source, mode="check")
+    outcome = process(source, mode="scan")
     result = audit_file(source)
     if outcome.error:
         assert result.findings == [] and result.errors

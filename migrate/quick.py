@@ -1,0 +1,118 @@
+"""`rewrite --check` without the codemod when Python's own parser already knows the answer.
+
+`verdict(source)` answers "would `rewrite --target mlflow` change this module?" from one `ast`
+parse, about ten times cheaper than the libcst parse the codemod starts with, and far cheaper than
+its passes. It answers only when the answer cannot differ from the codemod's, and says None
+otherwise, so the caller runs the codemod:
+
+- False: the module imports nothing from azureml (the codemod's own test for "nothing to do");
+- True: the module holds a legacy site the codemod always rewrites. Two shapes qualify, both the
+  first line of almost every SDK v1 or Workbench script: `Run.get_context()` with no argument, and
+  `get_azureml_logger()`, where the legacy name is bound by exactly one module-level
+  `from azureml... import`, and (for `get_context`) the name its result is assigned to, if any,
+  has no other binding anywhere in the module (otherwise the codemod reports the site instead).
+
+`tests/test_quick.py` holds it to the codemod on every fixture and on generated programs.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+
+from migrate.detect import might_contain_legacy
+
+# (module, name) of the legacy factories this module recognises, and the call each one needs.
+_RUN_MODULES = frozenset({"azureml.core", "azureml.core.run"})
+_LOGGER = ("azureml.logging", "get_azureml_logger")
+
+
+def _bindings(tree: ast.Module) -> Counter[str] | None:
+    """How many times each name is bound anywhere in the module; None if it cannot be known."""
+    bound: Counter[str] = Counter()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound[node.id] += 1
+        elif isinstance(node, ast.arg):
+            bound[node.arg] += 1
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound[node.name] += 1
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                if alias.name == "*":
+                    return None  # a star import may bind anything
+                local = alias.asname or (
+                    alias.name.split(".")[0] if isinstance(node, ast.Import) else alias.name
+                )
+                bound[local] += 1
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                bound[name] += 1
+        elif isinstance(node, (ast.ExceptHandler, ast.MatchAs, ast.MatchStar)) and node.name:
+            bound[node.name] += 1
+        elif isinstance(node, ast.MatchMapping) and node.rest:
+            bound[node.rest] += 1
+        elif type(node).__name__ in ("TypeVar", "ParamSpec", "TypeVarTuple", "TypeAlias"):
+            return None  # 3.12 type parameters: not worth modelling here
+    return bound
+
+
+def verdict(source: str) -> bool | None:
+    """Whether the codemod (target mlflow) would change `source`; None when only it can tell."""
+    if not might_contain_legacy(source):
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None  # the codemod reports the error in its own words
+    legacy_import = any(
+        isinstance(node, (ast.Import, ast.ImportFrom))
+        and (
+            "azureml" in (getattr(node, "module", None) or "")
+            or any("azureml" in alias.name for alias in node.names)
+        )
+        for node in ast.walk(tree)
+    )
+    if not legacy_import:
+        return False
+    bound = _bindings(tree)
+    if bound is None:
+        return None
+    run_names: set[str] = set()
+    logger_names: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.level == 0 and stmt.module:
+            for alias in stmt.names:
+                local = alias.asname or alias.name
+                if bound[local] != 1:
+                    continue
+                if stmt.module in _RUN_MODULES and alias.name == "Run":
+                    run_names.add(local)
+                elif (stmt.module, alias.name) == _LOGGER:
+                    logger_names.add(local)
+    if not run_names and not logger_names:
+        return None
+    assigned: dict[int, ast.expr] = {}  # id(call) -> the single target it is assigned to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            assigned[id(node.value)] = node.targets[0]
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            assigned[id(node.value)] = node.target
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in logger_names:
+            return True  # the codemod rewrites every get_azureml_logger() call
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "get_context"
+            and isinstance(func.value, ast.Name)
+            and func.value.id in run_names
+            and not node.args
+            and not node.keywords
+        ):
+            target = assigned.get(id(node))
+            if target is None or (isinstance(target, ast.Name) and bound[target.id] == 1):
+                return True
+    return None

@@ -286,6 +286,7 @@ class _Rewriter(_BodyEditor):
         self.blocks: list[str] = []  # indentation of each enclosing block
         self.block_ids: list[int] = []
         self.statement_calls: set[int] = set()  # calls that are a whole statement
+        self.waited: set[int] = set()  # expressions `.wait()` is called on directly
         self.actions: _Marks[Rewrite] = _Marks()  # new expression -> statement-level rewrite
         self.orphans: list[cst.Comment] = []  # comments waiting for their statement
         # Child runs active at this point, innermost last: (receiver code, owning block id).
@@ -723,10 +724,20 @@ class _Rewriter(_BodyEditor):
             return updated_node
         assert isinstance(updated_node.func, cst.Attribute)
         ctx = self._context(updated_node.func.value, original_node)
-        node = self._apply(original_node, updated_node, api, rule.fn(ctx, updated_node, args), ctx)
+        done = rule.fn(ctx, updated_node, args)
+        if (kind, method) == ("logger", "log") and not (
+            id(original_node) in self.statement_calls or id(original_node) in self.waited
+        ):
+            done = _kept_result(done)
+        node = self._apply(original_node, updated_node, api, done, ctx)
         if method in _ENDS and self.active and self._same(func.value, self.active[-1][0]):
             self.active.pop()
         return node
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "wait" and not node.args:
+            self.waited.add(id(func.value))
 
     def _same(self, node: cst.BaseExpression, code: str) -> bool:
         return self.module.code_for_node(node) == code
@@ -907,6 +918,20 @@ class _Rewriter(_BodyEditor):
             )
             return updated_node.with_changes(module=cst.Name("shims"))
         return updated_node
+
+
+def _kept_result(done: Rewrite) -> Rewrite:
+    """A Workbench `logger.log(...)` whose result is kept (`p = logger.log(...)`, later `p.wait()`).
+
+    The legacy call returned something to wait on; MLflow's synchronous calls return None, so the
+    call is made asynchronous: it then returns an `mlflow.utils.async_logging.RunOperations`,
+    whose `.wait()` blocks until the value is stored, as the Workbench's did.
+    """
+    if not isinstance(done.node, cst.Call):
+        return done
+    node = done.node.with_changes(args=[*done.node.args, arg(cst.Name("False"), "synchronous")])
+    note = "Its result is kept, so it is logged with synchronous=False: .wait() on it still works."
+    return replace(done, node=node, detail=" ".join(p for p in (done.detail, note) if p))
 
 
 class _RunAnnotation(cst.CSTTransformer):

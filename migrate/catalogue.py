@@ -739,6 +739,17 @@ ENTRIES: tuple[Entry, ...] = (
         "context",
     ),
     _E(
+        "run-ended",
+        "Run.<method>",
+        "rewrite: the run was completed earlier in the same block",
+        "left as it is",
+        "manual",
+        "After mlflow.end_run() a fluent call starts a new run, while Azure ML still logged to the "
+        "completed one: move the call before complete(), or log with mlflow.MlflowClient() and "
+        "the run's id (run.info.run_id).",
+        "context",
+    ),
+    _E(
         "unresolved-receiver",
         "<object>.<legacy method>",
         "the object is not provably an SDK v1 run",

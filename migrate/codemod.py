@@ -70,6 +70,8 @@ MANUAL: dict[tuple[Kind, str], str] = {
 SHIM_MODULES = {"azureml.core", "azureml.core.run", "azureml.logging"}
 # Methods that end the run they are called on (and so the child run that was active).
 _ENDS = frozenset({"complete", "fail", "cancel"})
+# Calls that do nothing once MLflow's run has ended (end_run() again is a no-op).
+_HARMLESS_AFTER_END = _ENDS | {"flush"}
 # Rules whose output starts (or gets) a run: a local name left unused for it is dropped.
 _STARTS = frozenset(
     {"run-get-context", "workbench-get-logger", "run-child-run", "experiment-start-logging"}
@@ -287,6 +289,9 @@ class _Rewriter(_BodyEditor):
         self.block_ids: list[int] = []
         self.statement_calls: set[int] = set()  # calls that are a whole statement
         self.waited: set[int] = set()  # expressions `.wait()` is called on directly
+        # Runs ended by a statement (`run.complete()`): (receiver code, block id, function id).
+        self.ended: list[tuple[str, int, int]] = []
+        self.set_attrs: set[int] = set()  # `run.display_name` / `run.description` being assigned
         self.actions: _Marks[Rewrite] = _Marks()  # new expression -> statement-level rewrite
         self.orphans: list[cst.Comment] = []  # comments waiting for their statement
         # Child runs active at this point, innermost last: (receiver code, owning block id).
@@ -718,6 +723,9 @@ class _Rewriter(_BodyEditor):
             detail = f"'{self.active[-1][0]}' is MLflow's active run here."
             self.report(original_node, api, "run-not-active", None, detail)
             return updated_node
+        if kind == "run" and method not in _HARMLESS_AFTER_END and self._ended(func.value):
+            self.report(original_node, api, "run-ended", None)
+            return updated_node
         args = bind_args(rule, updated_node)
         if args is None:
             self.report(original_node, api, "unsupported-call", None, fidelity="manual")
@@ -732,7 +740,21 @@ class _Rewriter(_BodyEditor):
         node = self._apply(original_node, updated_node, api, done, ctx)
         if method in _ENDS and self.active and self._same(func.value, self.active[-1][0]):
             self.active.pop()
+        elif method in _ENDS and kind == "run" and id(original_node) in self.statement_calls:
+            receiver = self.module.code_for_node(func.value)
+            self.ended.append((receiver, self.block_ids[-1], self._function_id()))
         return node
+
+    def _function_id(self) -> int:
+        return id(self.functions[-1]) if self.functions else 0
+
+    def _ended(self, receiver: cst.BaseExpression) -> bool:
+        """Whether `receiver` was ended by a statement above, in this block or one enclosing it."""
+        if not self.ended:
+            return False
+        code = self.module.code_for_node(receiver)
+        here = self._function_id()
+        return any(r == code and f == here and b in self.block_ids for r, b, f in self.ended)
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -871,9 +893,73 @@ class _Rewriter(_BodyEditor):
             "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
         )
 
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        target = node.target
+        if isinstance(target, cst.Attribute) and target.attr.value in _RUN_FIELDS:
+            self.set_attrs.add(id(target))
+
+    def leave_Assign(
+        self, original_node: cst.Assign, updated_node: cst.Assign
+    ) -> cst.BaseSmallStatement:
+        """`run.display_name = x` / `run.description = x`: the MLflow run name / note tag."""
+        target = original_node.targets[0].target
+        if (
+            self.target != "mlflow"
+            or len(original_node.targets) != 1
+            or id(target) not in self.set_attrs
+            or not isinstance(target, cst.Attribute)
+            or self.kind(target.value) != "run"
+        ):
+            return updated_node
+        field_name = target.attr.value
+        api = f"Run.{field_name}"
+        if self._ended(target.value):
+            self.report(original_node, api, "run-ended", None)
+            return updated_node
+        if self._wrong_run(target.value):
+            detail = f"'{self.active[-1][0]}' is MLflow's active run here."
+            self.report(original_node, api, "run-not-active", None, detail)
+            return updated_node
+        self.needs.add("mlflow")
+        tag = cst.SimpleString(f'"{_RUN_FIELDS[field_name]}"')
+        set_tag = cst.Attribute(cst.Name(self.names.module("mlflow")), cst.Name("set_tag"))
+        node = cst.Expr(
+            call(set_tag, arg(tag), arg(updated_node.value)), semicolon=updated_node.semicolon
+        )
+        self.report(original_node, api, f"run-{field_name.replace('_', '-')}", node)
+        return node
+
     def leave_Attribute(
         self, original_node: cst.Attribute, updated_node: cst.Attribute
     ) -> cst.BaseExpression:
+        field_name = original_node.attr.value
+        if (
+            self.target == "mlflow"
+            and field_name in _RUN_FIELDS
+            and id(original_node) not in self.set_attrs
+            and self.kind(original_node.value) == "run"
+        ):
+            # Read back from the store: the run object's own info is a snapshot.
+            mlflow = cst.Name(self.names.module("mlflow"))
+            self.needs.add("mlflow")
+            run_id = cst.Attribute(
+                cst.Attribute(updated_node.value, cst.Name("info")), cst.Name("run_id")
+            )
+            fresh = call(cst.Attribute(mlflow, cst.Name("get_run")), arg(run_id))
+            if field_name == "display_name":
+                read: cst.BaseExpression = cst.Attribute(
+                    cst.Attribute(fresh, cst.Name("info")), cst.Name("run_name")
+                )
+            else:
+                tags = cst.Attribute(cst.Attribute(fresh, cst.Name("data")), cst.Name("tags"))
+                read = call(
+                    cst.Attribute(tags, cst.Name("get")),
+                    arg(cst.SimpleString(f'"{_RUN_FIELDS[field_name]}"')),
+                )
+            read = read.with_changes(lpar=updated_node.lpar, rpar=updated_node.rpar)
+            rule_id = f"run-{field_name.replace('_', '-')}"
+            self.report(original_node, f"Run.{field_name}", rule_id, read)
+            return read
         if (
             self.target == "mlflow"
             and original_node.attr.value == "id"
@@ -918,6 +1004,10 @@ class _Rewriter(_BodyEditor):
             )
             return updated_node.with_changes(module=cst.Name("shims"))
         return updated_node
+
+
+# Run fields that are MLflow tags: the display name is the run name, the description its note.
+_RUN_FIELDS = {"display_name": "mlflow.runName", "description": "mlflow.note.content"}
 
 
 def _kept_result(done: Rewrite) -> Rewrite:

@@ -1,20 +1,18 @@
 """`aml2mlflow verify SCRIPT [-- ARGS...]` and `aml2mlflow verify DIR`: see `migrate.verify`.
 
-A directory is verified script by script: every `*.py` directly in DIR that uses the legacy SDK
-(its rewrite finds something), each with the args of an optional `aml2mlflow-verify.toml` in DIR:
+A directory is verified script by script: every Python script under DIR (walked as `rewrite` walks
+it, `.gitignore` respected; notebooks are not run) whose rewrite finds a legacy call, plus any
+script its configuration lists, each with that configuration's settings. The configuration is
+`aml2mlflow-verify.toml` or `aml2mlflow-verify.yaml`/`.yml` in DIR (one of them), read by
+`migrate.verify.read_config`; the schema is in the command's help. Scripts are named by their path
+relative to DIR, in the output too.
 
-    [scripts."train.py"]
-    args = ["--epochs", "3"]
-
-    [scripts."needs_a_cluster.py"]
-    skip = "reads from a datastore"      # not run; the reason is printed
-
-Exit codes: 0 equivalent, 1 some difference, 2 usage error, 3 some script could not be run.
+Exit codes: 0 equivalent, 1 some difference, 2 usage error (an invalid configuration too), 3 some
+script could not be run.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Sequence
@@ -24,63 +22,6 @@ from typing import Any
 import click
 
 from migrate.cli_history import _table
-
-CONFIG = "aml2mlflow-verify.toml"
-
-
-class ConfigError(Exception):
-    """The directory's aml2mlflow-verify.toml is unreadable or malformed."""
-
-
-def read_config(folder: Path) -> dict[str, dict[str, Any]]:
-    """`{script name: {"args": [...], "skip": reason}}` from FOLDER's aml2mlflow-verify.toml."""
-    path = folder / CONFIG
-    if not path.is_file():
-        return {}
-    toml: Any = None
-    for name in ("tomllib", "tomli"):  # tomllib from Python 3.11; tomli before
-        try:
-            toml = importlib.import_module(name)
-            break
-        except ImportError:
-            continue
-    if toml is None:
-        raise ConfigError(f"{path}: reading it needs Python 3.11+ or the package tomli")
-    try:
-        data = toml.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, OSError) as exc:  # tomllib.TOMLDecodeError is a ValueError
-        raise ConfigError(f"{path}: {exc}") from None
-    scripts = data.get("scripts", {})
-    unknown = set(data) - {"scripts"}
-    if unknown or not isinstance(scripts, dict):
-        raise ConfigError(f'{path}: only [scripts."name.py"] tables are allowed')
-    out: dict[str, dict[str, Any]] = {}
-    for name, table in scripts.items():
-        if not isinstance(table, dict) or set(table) - {"args", "skip"}:
-            raise ConfigError(f"{path}: [scripts.{name!r}] takes only args and skip")
-        args = table.get("args", [])
-        if not isinstance(args, list) or not all(isinstance(a, (str, int, float)) for a in args):
-            raise ConfigError(f"{path}: [scripts.{name!r}] args must be a list of strings")
-        if not (folder / name).is_file():
-            raise ConfigError(f"{path}: [scripts.{name!r}] names no file in {folder}")
-        out[name] = {"args": [str(a) for a in args], "skip": table.get("skip")}
-    return out
-
-
-def legacy_scripts(folder: Path) -> list[Path]:
-    """The `*.py` files directly in FOLDER whose rewrite finds a legacy call."""
-    from migrate.api import rewrite_source
-
-    found = []
-    for path in sorted(folder.glob("*.py")):
-        try:
-            result = rewrite_source(path.read_text(encoding="utf-8"), path.name)
-        except Exception:  # unparseable: verify will report it as not runnable
-            found.append(path)
-            continue
-        if result.findings:
-            found.append(path)
-    return found
 
 
 def _render(verdict: Any) -> str:
@@ -149,53 +90,88 @@ def verify(
 ) -> None:
     """Run TARGET under the shim and rewritten on plain MLflow; compare what they logged.
 
-    TARGET is a legacy script (its arguments after `--`) or a directory of them (arguments from
-    its aml2mlflow-verify.toml). Exit 0 when equivalent, 1 when they differ, 3 when a script
-    could not be run.
+    TARGET is a legacy script (its arguments after `--`) or a directory: then every script under
+    it that uses the legacy SDK is verified (walked like `rewrite`: .gitignore respected,
+    virtualenvs and caches skipped; notebooks are not run), each in its own folder, and named by
+    its path relative to the directory.
+
+    \b
+    The directory's aml2mlflow-verify.toml (or .yaml/.yml; only one of them)
+    sets each script's options. Every key is optional; a script listed there
+    runs even if it has no legacy call.
+      [scripts."jobs/train.py"]    # a path relative to the directory
+      args = ["--epochs", "1"]     # the script's arguments
+      skip = "needs a cluster"     # do not run it; the reason is printed
+      rtol = 1e-6                  # rtol, atol, strict_steps = true, timeout = 60:
+      exclude = ["*.png"]          #   replace the options; exclude globs are added
+
+    \b
+      scripts:                     # the same in YAML
+        jobs/train.py:
+          args: ["--epochs", "1"]
+
+    Exit 0 when equivalent, 1 when they differ, 2 on a usage error or an invalid configuration,
+    3 when a script could not be run.
     """
-    from migrate.verify import verify_script
+    from migrate.sources import SourceError
+    from migrate.verify import (
+        CONFIG_NAMES,
+        ConfigError,
+        ScriptConfig,
+        legacy_scripts,
+        read_config,
+        verify_script,
+    )
 
     if rtol < 0 or atol < 0:
         raise click.UsageError("--rtol and --atol must not be negative")
-    jobs: list[tuple[Path, list[str]]] = []
+    # (script, its name in the output or None for the path itself, its settings)
+    jobs: list[tuple[Path, str | None, ScriptConfig]] = []
     skipped: list[tuple[str, str]] = []
+    config_path: Path | None = None
     if target.is_dir():
         if args:
             raise click.UsageError(
-                f"a directory takes no script arguments: put them in {target / CONFIG}"
+                f"a directory takes no script arguments: put them in {target / CONFIG_NAMES[0]}"
+                " (or .yaml)"
             )
         try:
-            config = read_config(target)
+            config_path, config = read_config(target)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
-        scripts = legacy_scripts(target)
-        names = {p.name for p in scripts}
-        scripts += [target / n for n in sorted(config) if n not in names]  # listed explicitly
-        for path in scripts:
-            entry = config.get(path.name, {})
-            if entry.get("skip"):
-                skipped.append((path.name, str(entry["skip"])))
+        try:
+            found = legacy_scripts(target)
+        except SourceError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(3)
+        # in discovery order (path components sorted); scripts only listed in the config too
+        for rel in sorted(set(found) | set(config), key=lambda r: r.split("/")):
+            entry = config.get(rel, ScriptConfig())
+            if entry.skip:
+                skipped.append((rel, entry.skip))
             else:
-                jobs.append((path, list(entry.get("args", []))))
+                jobs.append((target / rel, rel, entry))
         if not jobs:
             raise click.UsageError(f"no legacy script to verify in {target}")
     elif target.suffix != ".py":
         raise click.UsageError(f"{target} is not a Python script or a directory")
     else:
-        jobs.append((target, list(args)))
+        jobs.append((target, None, ScriptConfig(args=args)))
 
     verdicts = []
-    for path, script_args in jobs:
+    for path, name, entry in jobs:
         verdict = verify_script(
             path,
-            script_args,
+            entry.args,
             tracking_uri=tracking_uri,
-            rtol=rtol,
-            atol=atol,
-            strict_steps=strict_steps,
-            exclude=excludes,
-            timeout=timeout,
+            rtol=rtol if entry.rtol is None else entry.rtol,
+            atol=atol if entry.atol is None else entry.atol,
+            strict_steps=strict_steps if entry.strict_steps is None else entry.strict_steps,
+            exclude=[*excludes, *entry.exclude],
+            timeout=timeout if entry.timeout is None else entry.timeout,
         )
+        if name is not None:
+            verdict.script = name
         verdicts.append(verdict)
         if not as_json:
             click.echo(_render(verdict) + "\n")
@@ -205,6 +181,7 @@ def verify(
         if target.is_dir():
             data = {
                 "equivalent": code == 0,
+                "config": config_path.name if config_path else None,
                 "scripts": [v.as_dict() for v in verdicts],
                 "skipped": [{"script": n, "reason": r} for n, r in skipped],
             }

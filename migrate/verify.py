@@ -7,7 +7,9 @@ The legacy script runs unchanged under the shim (`python -m shims script args`) 
 script's folder (the user's files are never modified; `outputs/`, `mlruns/`, `mlflow.db`, `.git`,
 virtualenvs and caches are not copied), against the same tracking store (a temporary sqlite store
 unless `tracking_uri` is given), in the experiments `verify-legacy` and `verify-rewritten`. The
-rewrite runs with `azureml` and `shims` made unimportable, so it proves it needs neither. Both
+rewrite runs with `azureml` and `shims` made unimportable, so it proves it needs neither (unless
+sites the codemod leaves to a person keep a legacy import: then the rewrite runs under the shim too,
+which answers for those sites only, and a note says so). Both
 processes run at the same time; each tags its runs `aml2mlflow.verify=<token>` through MLflow's
 `MLFLOW_RUN_CONTEXT` (which the shim honours too), so the runs are found in whatever experiment the
 script chose and are never confused with other runs of a shared store.
@@ -53,10 +55,16 @@ every run, legacy or not. Seed it (`random.seed`, `np.random.seed`, `random_stat
 
 A script that cannot be run (the rewrite does not parse, a process times out, or a process ends
 without making a run) gives a verdict with `error` set and the process's stderr tail.
+
+A directory (`aml2mlflow verify DIR`) is verified script by script: `legacy_scripts` walks it as
+`rewrite` does (`migrate.sources.discover`) and keeps the scripts whose rewrite finds something;
+`read_config` reads DIR's `aml2mlflow-verify.toml` or `.yaml`/`.yml` (one schema, `ScriptConfig`
+per script path: args, skip and per-script comparison options).
 """
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import hashlib
 import importlib.util
@@ -64,6 +72,8 @@ import json
 import logging
 import math
 import os
+import posixpath
+import re
 import shutil
 import subprocess
 import sys
@@ -73,7 +83,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 LEGACY_EXPERIMENT = "verify-legacy"
 REWRITTEN_EXPERIMENT = "verify-rewritten"
@@ -608,6 +618,24 @@ def _same_json(a: Path, b: Path, rtol: float, atol: float) -> bool:
 # The entry point
 
 
+def _still_legacy(code: str) -> list[str]:
+    """The azureml modules a rewritten module still imports (sorted), from Python's own parser."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return []
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        else:
+            continue
+        found |= {n for n in names if n == "azureml" or n.startswith("azureml.")}
+    return sorted(found)
+
+
 def verify_script(
     script: str | Path,
     args: Sequence[str] = (),
@@ -690,6 +718,24 @@ def verify_script(
 
         legacy_cmd = [sys.executable, "-m", "shims", script.name, *args]
         rewritten_cmd = [sys.executable, script.name, *args]
+        rewritten_path = [str(blocked)]
+        left = _still_legacy(code)
+        if left:
+            # Manual sites keep legacy imports: the rewrite cannot run without the SDK. Run it
+            # with the shim answering for exactly those (every other line is already native
+            # MLflow), so what the codemod converted is still proven, and say so.
+            rewritten_cmd = [sys.executable, "-m", "shims", script.name, *args]
+            rewritten_path = [_repo_root()]
+            verdict.notes.append(
+                Difference(
+                    "rewrite",
+                    script.name,
+                    "",
+                    "",
+                    f"still imports {', '.join(left)} (manual sites): it ran with the shim "
+                    "answering for those; finish them by hand to run on plain MLflow",
+                )
+            )
         procs = [
             subprocess.Popen(
                 cmd,
@@ -701,7 +747,7 @@ def verify_script(
             )
             for cmd, cwd, exp, path in (
                 (legacy_cmd, legacy_dir, LEGACY_EXPERIMENT, [_repo_root()]),
-                (rewritten_cmd, rewritten_dir, REWRITTEN_EXPERIMENT, [str(blocked)]),
+                (rewritten_cmd, rewritten_dir, REWRITTEN_EXPERIMENT, rewritten_path),
             )
         ]
         outcomes: list[tuple[int | None, str]] = []
@@ -809,3 +855,285 @@ def verify_script(
                 prefix, old_side, new_side, rtol, atol, strict_steps, exclude, diffs, notes
             )
     return verdict
+
+
+# ---------------------------------------------------------------------------------------------
+# Directories: which scripts, and their configuration
+
+CONFIG_NAMES = ("aml2mlflow-verify.toml", "aml2mlflow-verify.yaml", "aml2mlflow-verify.yml")
+SCRIPT_KEYS = ("args", "skip", "rtol", "atol", "exclude", "strict_steps", "timeout")
+# YAML 1.2's float syntax; PyYAML follows YAML 1.1, where `1e-6` (no dot) is a string
+_YAML12_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+KeyPath = tuple[str | int, ...]
+
+
+class ConfigError(Exception):
+    """A directory's configuration file is unreadable or invalid (the message names the file,
+    the key and, when known, the line)."""
+
+
+@dataclass(frozen=True)
+class ScriptConfig:
+    """One script's entry in the configuration; None (or empty) keeps the command line's option.
+
+    `exclude` globs are added to the command line's; the other options replace it for this script.
+    """
+
+    args: tuple[str, ...] = ()
+    skip: str | None = None  # the reason the script is not run
+    rtol: float | None = None
+    atol: float | None = None
+    exclude: tuple[str, ...] = ()
+    strict_steps: bool | None = None
+    timeout: float | None = None
+
+
+def config_file(folder: Path) -> Path | None:
+    """FOLDER's configuration file, or None; two of them are an error."""
+    found = [folder / name for name in CONFIG_NAMES if (folder / name).is_file()]
+    if len(found) > 1:
+        names = " and ".join(p.name for p in found)
+        raise ConfigError(f"{folder}: two configuration files, {names}: keep one")
+    return found[0] if found else None
+
+
+def read_config(folder: Path) -> tuple[Path | None, dict[str, ScriptConfig]]:
+    """FOLDER's configuration file and its entries by script path (posix, relative to FOLDER).
+
+    Both formats have one schema: a mapping `scripts` from script paths to tables of `SCRIPT_KEYS`.
+    Raises ConfigError for a syntax error, an unknown key, a wrong type or a script that does
+    not exist.
+    """
+    path = config_file(folder)
+    if path is None:
+        return None, {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc}") from None
+    lines: dict[KeyPath, int] = {}
+    plain: dict[KeyPath, str] = {}
+    if path.suffix == ".toml":
+        data = _load_toml(path, text)
+    else:
+        data, lines, plain = _load_yaml(path, text)
+    return path, _parse_config(path, folder, data, lines, plain)
+
+
+def _load_toml(path: Path, text: str) -> Any:
+    toml: Any = None
+    for name in ("tomllib", "tomli"):  # tomllib from Python 3.11; tomli before
+        try:
+            toml = importlib.import_module(name)
+            break
+        except ImportError:
+            continue
+    if toml is None:
+        raise ConfigError(f"{path}: reading it needs Python 3.11+ or the package tomli")
+    try:
+        return toml.loads(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError: "... (at line 3, column 8)"
+        line = re.search(r"\(at line (\d+)", str(exc))
+        where = f"{path}:{line.group(1)}" if line else str(path)
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+
+
+def _load_yaml(path: Path, text: str) -> tuple[Any, dict[KeyPath, int], dict[KeyPath, str]]:
+    """The data, each key's and item's line, and each plain (unquoted) scalar's text."""
+    try:
+        yaml: Any = importlib.import_module("yaml")  # PyYAML, a dependency of mlflow
+    except ImportError:
+        raise ConfigError(f"{path}: reading YAML needs the package pyyaml") from None
+    lines: dict[KeyPath, int] = {}
+    plain: dict[KeyPath, str] = {}
+    seen: set[int] = set()
+
+    def walk(node: Any, key: KeyPath) -> None:
+        if id(node) in seen:  # an alias: already walked (and maybe recursive)
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[str, int] = {}
+            for k, v in node.value:
+                name = str(k.value) if isinstance(k, yaml.ScalarNode) else "?"
+                line = k.start_mark.line + 1
+                if name in first:
+                    where = _dotted((*key, name))
+                    raise ConfigError(
+                        f"{path}:{line}: {where}: duplicate key (first at line {first[name]})"
+                    )
+                child = (*key, name)
+                first[name] = lines[child] = line
+                walk(v, child)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                child = (*key, i)
+                lines[child] = item.start_mark.line + 1
+                walk(item, child)
+        elif isinstance(node, yaml.ScalarNode) and node.style is None:
+            plain[key] = str(node.value)
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, lines, plain
+        walk(node, ())
+        return loader.construct_document(node), lines, plain
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        why = ", ".join(str(m) for m in (exc.context, exc.problem) if m)
+        raise ConfigError(f"{where}: invalid YAML: {why}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _dotted(key: KeyPath) -> str:
+    """`scripts."jobs/train.py".args[1]`: a key path as TOML would write it."""
+    out = ""
+    for part in key:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            shown = part if _BARE_KEY.fullmatch(part) else json.dumps(part)
+            out += f".{shown}" if out else shown
+    return out
+
+
+def _script_path(name: str) -> str | None:
+    """NAME as a normalised posix path inside the folder, or None."""
+    norm = posixpath.normpath(name) if name else ""
+    if not name or posixpath.isabs(name) or Path(name).is_absolute():
+        return None
+    if norm in (".", "..") or norm.startswith("../"):
+        return None
+    return norm
+
+
+def _parse_config(
+    path: Path,
+    folder: Path,
+    data: Any,
+    lines: dict[KeyPath, int],
+    plain: dict[KeyPath, str],
+) -> dict[str, ScriptConfig]:
+    def fail(key: KeyPath, message: str) -> NoReturn:
+        line = lines.get(key)
+        where = f"{path}:{line}" if line else str(path)
+        raise ConfigError(f"{where}: {_dotted(key)}: {message}" if key else f"{where}: {message}")
+
+    def number(value: Any, key: KeyPath, positive: bool = False) -> float:
+        if isinstance(value, str) and key in plain and _YAML12_FLOAT.fullmatch(value):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail(key, f"must be a number, not {_type_name(value)}")
+        if math.isnan(value) or value < 0 or (positive and not 0 < value < math.inf):
+            fail(key, f"must be {'a positive finite' if positive else 'a non-negative'} number")
+        return float(value)
+
+    def strings(value: Any, key: KeyPath, what: str, numbers: bool) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            fail(key, f"must be a list of {what}, not {_type_name(value)}")
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                out.append(item)
+            elif numbers and isinstance(item, (int, float)) and not isinstance(item, bool):
+                out.append(plain.get((*key, i), str(item)))  # YAML: the number as written
+            else:
+                hint = " (quote it)" if item is None or isinstance(item, bool) else ""
+                fail((*key, i), f"must be a string, not {_type_name(item)}{hint}")
+        return tuple(out)
+
+    if data is None:  # an empty YAML file
+        return {}
+    if not isinstance(data, dict):
+        fail((), f"must be a mapping with the key scripts, not {_type_name(data)}")
+    for top in data:
+        if top != "scripts":
+            fail((str(top),), "unknown key (the only top-level key is scripts)")
+    scripts = data.get("scripts")
+    if scripts is None:
+        return {}
+    if not isinstance(scripts, dict):
+        fail(("scripts",), f"must map script paths to settings, not {_type_name(scripts)}")
+    out: dict[str, ScriptConfig] = {}
+    for name, table in scripts.items():
+        key: KeyPath = ("scripts", str(name))
+        rel = _script_path(name) if isinstance(name, str) else None
+        if rel is None:
+            fail(key, f"must be a script's path relative to {folder}, inside it")
+        if rel in out:
+            fail(key, f"names {rel}, which an earlier key names too")
+        script = folder / rel
+        if not script.is_file():
+            fail(key, f"no such script in {folder}")
+        if script.suffix != ".py":
+            fail(key, "is not a Python script (.py)")
+        if table is None:  # YAML `train.py:` with nothing under it
+            table = {}
+        if not isinstance(table, dict):
+            fail(key, f"must be a table of settings ({', '.join(SCRIPT_KEYS)})")
+        for option in table:
+            if option not in SCRIPT_KEYS:
+                fail((*key, str(option)), f"unknown key (known: {', '.join(SCRIPT_KEYS)})")
+        skip = table.get("skip")
+        if (skip is not None and not isinstance(skip, (bool, str))) or (
+            isinstance(skip, str) and not skip.strip()
+        ):
+            fail((*key, "skip"), "must be the reason, a non-empty string (or true/false)")
+        strict = table.get("strict_steps")
+        if strict is not None and not isinstance(strict, bool):
+            fail((*key, "strict_steps"), f"must be true or false, not {_type_name(strict)}")
+        given = {
+            k: number(table[k], (*key, k), positive=k == "timeout")
+            for k in ("rtol", "atol", "timeout")
+            if k in table
+        }
+        out[rel] = ScriptConfig(
+            args=strings(table.get("args", []), (*key, "args"), "strings", numbers=True),
+            skip=("no reason given" if skip is True else skip or None),
+            rtol=given.get("rtol"),
+            atol=given.get("atol"),
+            exclude=strings(table.get("exclude", []), (*key, "exclude"), "globs", numbers=False),
+            strict_steps=strict,
+            timeout=given.get("timeout"),
+        )
+    return out
+
+
+def _type_name(value: Any) -> str:
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a string"}
+    names.update({list: "a list", dict: "a table", type(None): "null"})
+    return names.get(type(value), type(value).__name__)
+
+
+def legacy_scripts(folder: Path) -> list[str]:
+    """The Python scripts under FOLDER that use the legacy SDK (their rewrite finds something),
+    as posix paths relative to it, in `migrate.sources.discover` order.
+
+    The folder is walked as `rewrite` walks it: `.gitignore` respected, virtualenvs, caches and
+    build output skipped. Notebooks are not scripts: they are left out. A file that cannot be read
+    or parsed is kept (its verification says why it cannot run). Raises SourceError when a folder
+    cannot be listed.
+    """
+    from migrate.api import rewrite_source
+    from migrate.sources import discover, read_source
+
+    found: list[str] = []
+    for source in discover([folder]):
+        if source.kind != "python":
+            continue
+        try:
+            result = rewrite_source(read_source(source.path).text, source.rel)
+        except Exception:  # unreadable or unparseable: verify reports it as not runnable
+            found.append(source.rel)
+            continue
+        if result.findings:
+            found.append(source.rel)
+    return found

@@ -121,7 +121,8 @@ ENTRIES: tuple[Entry, ...] = (
         "MlflowClient.log_batch(run_id, metrics=[Metric(name, v, ts, step=i)...])",
         "exact",
         "The list becomes one metric history with steps 0..n-1, sent in batches within MLflow's "
-        "request limits.",
+        "request limits; a call in a loop continues the steps of the calls before it (the "
+        "rewrite reads the metric's history length first).",
         "metrics",
         "Run.log_list",
     ),
@@ -747,6 +748,19 @@ ENTRIES: tuple[Entry, ...] = (
         "After mlflow.end_run() a fluent call starts a new run, while Azure ML still logged to the "
         "completed one: move the call before complete(), or log with mlflow.MlflowClient() and "
         "the run's id (run.info.run_id).",
+        "context",
+    ),
+    _E(
+        "run-member",
+        "Run.<member>",
+        "rewrite: a member with no MLflow form (experiment, name, number, properties, tags, "
+        "status, get_portal_url, get_secret, input_datasets, ...), or a method used as a value",
+        "left as it is",
+        "manual",
+        "After the rewrite the run is an mlflow.ActiveRun, which has no such member and would "
+        "raise AttributeError: read the value from MLflow instead (run.info, "
+        "mlflow.get_experiment(run.info.experiment_id), mlflow.get_run(run.info.run_id).data), "
+        "or pass a function that calls MLflow where the bound method was passed.",
         "context",
     ),
     _E(

@@ -289,6 +289,7 @@ class _Rewriter(_BodyEditor):
         self.block_ids: list[int] = []
         self.statement_calls: set[int] = set()  # calls that are a whole statement
         self.waited: set[int] = set()  # expressions `.wait()` is called on directly
+        self.called: set[int] = set()  # the `func` of every call
         # Runs ended by a statement (`run.complete()`): (receiver code, block id, function id).
         self.ended: list[tuple[str, int, int]] = []
         self.set_attrs: set[int] = set()  # `run.display_name` / `run.description` being assigned
@@ -298,6 +299,8 @@ class _Rewriter(_BodyEditor):
         self.active: list[tuple[str, int]] = []
         self.with_pushes: list[int] = []
         self.pending_child: list[tuple[str, int]] = []
+        self.child_targets: dict[int, str] = {}  # id(child_run call) -> the name it is kept in
+        self.enders: set[str] = set()  # receivers something completes, fails or cancels
         self.with_items: set[int] = set()
         # Expressions standing where any expression may (an assigned value, an argument...):
         # elsewhere an output such as `a or b` needs parentheses (`(a or b).info`).
@@ -319,6 +322,7 @@ class _Rewriter(_BodyEditor):
         self.unit = node.default_indent
         self.block_ids.append(id(node))
         self.control = self.r.control()
+        self.enders = _ended_anywhere(node)
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         return self.edit_module(updated_node)
@@ -542,6 +546,7 @@ class _Rewriter(_BodyEditor):
         ):
             target = self.module.code_for_node(small.targets[0].target)
             self.pending_child.append((target, id(node)))
+            self.child_targets[id(small.value)] = target
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine
@@ -737,6 +742,8 @@ class _Rewriter(_BodyEditor):
             id(original_node) in self.statement_calls or id(original_node) in self.waited
         ):
             done = _kept_result(done)
+        if method == "child_run" and done.node is not None:
+            done = self._child_left_open(original_node, done)
         node = self._apply(original_node, updated_node, api, done, ctx)
         if method in _ENDS and self.active and self._same(func.value, self.active[-1][0]):
             self.active.pop()
@@ -744,6 +751,24 @@ class _Rewriter(_BodyEditor):
             receiver = self.module.code_for_node(func.value)
             self.ended.append((receiver, self.block_ids[-1], self._function_id()))
         return node
+
+    def _child_left_open(self, node: cst.Call, done: Rewrite) -> Rewrite:
+        """A child run kept in a name that nothing in the file ever completes (lossy).
+
+        MLflow's exit handler ends only the innermost active run, so the parent of a child run
+        left open stays RUNNING for good, while Azure ML (and the shim) ended both.
+        """
+        if id(node) in self.with_items:
+            return done
+        target = self.child_targets.get(id(node))
+        if target is None or target in self.enders:
+            return done
+        note = (
+            f"'{target}' is never completed in this file: MLflow ends only the innermost run at "
+            "exit, so its parent would stay RUNNING; call mlflow.end_run() when the child is done, "
+            "or use it in a `with` block."
+        )
+        return replace(done, detail=" ".join(p for p in (done.detail, note) if p), fidelity="lossy")
 
     def _function_id(self) -> int:
         return id(self.functions[-1]) if self.functions else 0
@@ -758,6 +783,7 @@ class _Rewriter(_BodyEditor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        self.called.add(id(func))
         if isinstance(func, cst.Attribute) and func.attr.value == "wait" and not node.args:
             self.waited.add(id(func.value))
 
@@ -971,7 +997,29 @@ class _Rewriter(_BodyEditor):
             )
             self.report(original_node, "Run.id", "run-id", node)
             return node
+        if self.target == "mlflow" and self.kind(original_node.value) == "run":
+            self._member(original_node, field_name)
         return updated_node
+
+    def _member(self, node: cst.Attribute, member: str) -> None:
+        """Report a member of a run that the rewritten run (an mlflow.ActiveRun) does not have.
+
+        A member with no MLflow form (`run.experiment`, `run.get_portal_url()`), or a legacy
+        method used as a value (`partial(run.log, "loss")`, `callback=run.log`): left as it is,
+        it would raise AttributeError on plain MLflow.
+        """
+        if member in _NO_FORM:
+            detail = f"mlflow.ActiveRun has no '{member}'."
+        elif id(node) not in self.called and (
+            ("run", member) in self.rules or ("run", member) in MANUAL
+        ):
+            detail = (
+                f"The method '{member}' is used as a value, and mlflow.ActiveRun has no such "
+                "method: pass a function that calls MLflow instead."
+            )
+        else:
+            return
+        self.report(node, f"Run.{member}", "run-member", None, detail, fidelity="manual")
 
     # -- annotations: a run is now an mlflow.ActiveRun -------------------------------------------
     def leave_Annotation(
@@ -1006,8 +1054,39 @@ class _Rewriter(_BodyEditor):
         return updated_node
 
 
+# Members of an SDK v1 run that an mlflow.ActiveRun does not have and no rule converts.
+_NO_FORM = frozenset(
+    {
+        "experiment", "name", "number", "properties", "tags", "status", "type",
+        "get_portal_url", "get_secret", "get_secrets", "get_environment", "get_snapshot_id",
+        "take_snapshot", "restore_snapshot", "clean", "get_all_logs", "get_detailed_status",
+        "get_details_with_logs", "list_by_compute", "add_type_provider", "input_datasets",
+        "output_datasets",
+    }
+)  # fmt: skip
 # Run fields that are MLflow tags: the display name is the run name, the description its note.
 _RUN_FIELDS = {"display_name": "mlflow.runName", "description": "mlflow.note.content"}
+
+
+class _Enders(cst.CSTVisitor):
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self.found: set[str] = set()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in _ENDS:
+            self.found.add(self.module.code_for_node(func.value))
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        self.found.add(self.module.code_for_node(node.item))
+
+
+def _ended_anywhere(module: cst.Module) -> set[str]:
+    """The code of every receiver something ends: `x.complete()`, `x.fail()`, `with x:`."""
+    visitor = _Enders(module)
+    module.visit(visitor)
+    return visitor.found
 
 
 def _kept_result(done: Rewrite) -> Rewrite:

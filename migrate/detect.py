@@ -160,6 +160,8 @@ class Facts:
     # Module-level functions and the values their `return` statements give (None: bare return).
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
     returns: dict[cst.FunctionDef, list[cst.BaseExpression | None]] = field(default_factory=dict)
+    # Every `<parser>.add_argument(...)` call (argparse), to tell what `args.<dest>` holds.
+    arguments: list[cst.Call] = field(default_factory=list)
 
     @property
     def uses_legacy(self) -> bool:
@@ -208,6 +210,8 @@ class _Collector(cst.CSTVisitor):
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "add_argument":
+            self.facts.arguments.append(node)
         if isinstance(func, cst.Attribute) and func.attr.value == "submit":
             if isinstance(func.value, cst.Name):
                 self.facts.submitted.add(func.value.value)

@@ -137,7 +137,14 @@ EXPECTED = (
     "            mlflow.entities.Metric(\n"
     '                "losses", float(value), int(time.time() * 1000), step\n'
     "            )\n"
-    "            for step, value in enumerate([0.5, 0.4])\n"
+    "            for step, value in enumerate(\n"
+    "                [0.5, 0.4],\n"
+    "                len(\n"
+    "                    mlflow.MlflowClient().get_metric_history(\n"
+    '                        mlflow.active_run().info.run_id, "losses"\n'
+    "                    )\n"
+    "                ),\n"
+    "            )\n"
     "        ],\n"
     "    )\n"
     "mlflow.end_run()\n"

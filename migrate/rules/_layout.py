@@ -195,6 +195,11 @@ def refine(
         hugged = hug_call(node, indent, where.unit)
         if fits(hugged, where, start, tail):
             return hugged
+        if len(node.args) == 1 and id(node.args[0].value) not in keep:
+            # One argument of its own on the lines between the brackets: `len(\n    x(...)\n)`.
+            only = hugged.args[0]
+            value = refine(only.value, where, inner, column, 0, keep)
+            return hugged.with_changes(args=[only.with_changes(value=value)])
         node = explode_call(node, indent, where.unit)
         return node.with_changes(
             args=[
@@ -214,7 +219,14 @@ def refine(
         )
     if isinstance(node, cst.ListComp):
         node = _explode_listcomp(node, indent, where.unit)
-        return node.with_changes(elt=refine(node.elt, where, inner, column, 0, keep))
+        for_in = node.for_in
+        head = f"for {_EMPTY.code_for_node(for_in.target)} in "
+        tail_width = 0 if for_in.inner_for_in is None and not for_in.ifs else 1
+        iterated = refine(for_in.iter, where, inner, column + len(head), tail_width, keep)
+        return node.with_changes(
+            elt=refine(node.elt, where, inner, column, 0, keep),
+            for_in=for_in.with_changes(iter=iterated),
+        )
     return node
 
 

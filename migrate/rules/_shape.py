@@ -22,6 +22,9 @@ _NUMPY_NUMBERS = frozenset(
         "mean", "median", "std", "var", "sqrt", "log", "exp", "dot",
     }
 )  # fmt: skip
+_STR_METHODS = frozenset(
+    {"format", "join", "upper", "lower", "strip", "lstrip", "rstrip", "replace", "title"}
+)
 _MATH_BOOLS = frozenset({"isnan", "isinf", "isfinite", "isclose"})
 _CONSTANTS: dict[str, ValueKind] = {
     "math.inf": "infinite",
@@ -126,6 +129,8 @@ def _kind(node: cst.BaseExpression, ctx: Context | None, depth: int) -> ValueKin
         q = ctx.resolver.qualified(node) if ctx is not None else None
         if q in _CONSTANTS:
             return _CONSTANTS[q]
+        if ctx is not None and ctx.scope is not None and _parsed_args(node.value, ctx):
+            return _argument_kind(node.attr.value, ctx)
         if ctx is not None and ctx.scope is not None and node.attr.value == "name":
             # The name of a workspace or an experiment is its text name.
             owner = ctx.resolver.kind_of(node.value, ctx.scope, ctx.cls)
@@ -135,6 +140,83 @@ def _kind(node: cst.BaseExpression, ctx: Context | None, depth: int) -> ValueKin
     if isinstance(node, cst.Call):
         return _call_kind(node, ctx, depth)
     return "unknown"
+
+
+def _parsed_args(node: cst.BaseExpression, ctx: Context) -> bool:
+    """Whether `node` is a name bound only to `<parser>.parse_args(...)` in an argparse module."""
+    resolver = ctx.resolver
+    if not isinstance(node, cst.Name) or ctx.scope is None or node.value in ctx.shadowed:
+        return False
+    if not any(q.split(".")[0] == "argparse" for q in resolver.facts.imports.values()):
+        return False
+    values = resolver.values_of(node.value, ctx.scope)
+    if not values:
+        return False
+    return all(
+        isinstance(v, cst.Call)
+        and isinstance(v.func, cst.Attribute)
+        and v.func.attr.value == "parse_args"
+        for v in values
+    )
+
+
+def _keyword(call: cst.Call, name: str) -> cst.BaseExpression | None:
+    return next((a.value for a in call.args if a.keyword and a.keyword.value == name), None)
+
+
+def _dest(call: cst.Call) -> str | None:
+    """The attribute an `add_argument(...)` call stores into (argparse's own rule)."""
+    dest = _keyword(call, "dest")
+    if dest is not None:
+        return literal_str(dest)
+    flags = [literal_str(a.value) for a in call.args if a.keyword is None and not a.star]
+    if not flags or any(f is None for f in flags):
+        return None
+    texts = [f for f in flags if f is not None]
+    long = [f for f in texts if f.startswith("--")]
+    chosen = long[0] if long else texts[0]
+    return chosen.lstrip("-").replace("-", "_") if chosen.startswith("-") else chosen
+
+
+def _argument_kind(dest: str, ctx: Context) -> ValueKind:
+    """What `args.<dest>` holds: every `add_argument` storing into it must agree.
+
+    `type=float`/`int` gives numbers and `type=str` text when a value is always there (a
+    non-None default, or required); without `type=` a value given on the command line is text,
+    so only a text default (or required=True) says "str"; store_true/store_false give bools.
+    """
+    kinds: set[ValueKind] = set()
+    for call in ctx.resolver.facts.arguments:
+        if _dest(call) != dest:
+            continue
+        action = _keyword(call, "action")
+        action_text = literal_str(action) if action is not None else "store"
+        if _keyword(call, "nargs") is not None or action_text not in (
+            "store", "store_true", "store_false",
+        ):  # fmt: skip
+            kinds.add("unknown")
+            continue
+        if action_text in ("store_true", "store_false"):
+            kinds.add("bool")
+            continue
+        default = _keyword(call, "default")
+        required = _keyword(call, "required")
+        always = (default is not None and _kind(default, None, 0) != "none") or (
+            isinstance(required, cst.Name) and required.value == "True"
+        )
+        kind_of_type = _keyword(call, "type")
+        if isinstance(kind_of_type, cst.Name) and kind_of_type.value in ("float", "int"):
+            kinds.add("number" if always else "unknown")
+        elif isinstance(kind_of_type, cst.Name) and kind_of_type.value == "str":
+            kinds.add("str" if always else "unknown")
+        elif kind_of_type is None and (
+            (default is not None and _kind(default, None, 0) == "str")
+            or (isinstance(required, cst.Name) and required.value == "True")
+        ):
+            kinds.add("str")  # without type=, a value given on the command line is text
+        else:
+            kinds.add("unknown")
+    return kinds.pop() if len(kinds) == 1 else "unknown"
 
 
 def _name_kind(name: str, ctx: Context | None, depth: int) -> ValueKind:
@@ -173,6 +255,12 @@ def _call_kind(node: cst.Call, ctx: Context | None, depth: int) -> ValueKind:
             return "list"
         if name == "dict":
             return "dict"
+    if (
+        isinstance(func, cst.Attribute)
+        and func.attr.value in _STR_METHODS
+        and _kind(func.value, None, depth + 1) == "str"
+    ):
+        return "str"  # "{} items".format(n), ", ".join(names)
     if q is not None:
         module, _, member = q.rpartition(".")
         if module == "numpy" and member in ("bool_", "bool"):

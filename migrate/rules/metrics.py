@@ -20,12 +20,180 @@ _LOOP_NOTE = (
 )
 
 
-def metric_name(name: cst.BaseExpression) -> tuple[cst.BaseExpression, str]:
-    """The name to log under: a literal MLflow rejects is replaced by its valid form."""
+def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpression | None, str]:
+    """The name to log under, and a note when it changes; None when it cannot be made valid.
+
+    A literal MLflow rejects is replaced by its valid form (the name the shim uses), so is a
+    name bound only to one such literal. An f-string or a `+` of literals and values whose
+    literal text MLflow rejects gets its literal parts mapped the way the shim maps the whole
+    name, when that gives the same name for any plain value; otherwise the call is left to a
+    person (MLflow would raise on it).
+    """
     text = literal_str(name)
-    if text is None or mlflow_name(text) == text:
+    if text is not None:
+        if mlflow_name(text) == text:
+            return name, ""
+        return string(mlflow_name(text)), f"'{text}' is stored as '{mlflow_name(text)}'."
+    if isinstance(name, cst.Name):
+        texts = _bound_texts(ctx, name)
+        if texts is None or all(mlflow_name(t) == t for t in texts):
+            return name, ""
+        if len(set(texts)) == 1:
+            new = mlflow_name(texts[0])
+            return string(new), f"'{texts[0]}' ({name.value}) is stored as '{new}'."
+        return None, f"{name.value} is bound to names MLflow rejects: {_listed(texts)}."
+    parts = _name_parts(name)
+    if parts is None:
         return name, ""
-    return string(mlflow_name(text)), f"'{text}' is stored as '{mlflow_name(text)}'."
+    texts = [p for p in parts if isinstance(p, str)]
+    if all(mlflow_name(_SENTINEL + t + _SENTINEL) == _SENTINEL + t + _SENTINEL for t in texts):
+        return name, ""  # every literal part is valid: nothing to map
+    source = _EMPTY.code_for_node(name)
+    mapped = _mapped_parts(parts)
+    if mapped is None or (isinstance(name, cst.BinaryOperation) and not _plain_concat(name)):
+        return None, f"MLflow rejects the literal text of {source}: choose a valid name."
+    new_node = _rebuild(name, mapped)
+    new_source = _EMPTY.code_for_node(new_node)
+    return new_node, f"{source} is stored as {new_source}."
+
+
+_EMPTY = cst.Module(body=[])
+_SENTINEL = "a"
+_SAMPLES = ("0", "1", "x", "ab")
+
+
+def _listed(texts: list[str]) -> str:
+    return ", ".join(f"'{t}'" for t in sorted(set(texts)) if mlflow_name(t) != t)
+
+
+def _bound_texts(ctx: Context, name: cst.Name) -> list[str] | None:
+    """The literal strings a name is bound to, when it is bound to literal strings only."""
+    if ctx.scope is None or name.value in ctx.shadowed:
+        return None
+    values = ctx.resolver.values_of(name.value, ctx.scope)
+    if not values:
+        return None
+    texts: list[str] = []
+    pending = list(values)
+    while pending:
+        value = pending.pop(0)
+        if isinstance(value, cst.IfExp):
+            pending += [value.body, value.orelse]
+            continue
+        text = literal_str(value)
+        if text is None:
+            return None
+        texts.append(text)
+    return texts
+
+
+Part = str | cst.BaseExpression
+
+
+def _name_parts(name: cst.BaseExpression) -> list[Part] | None:
+    """An f-string or a `+` chain as literal text and expressions, in order; else None."""
+    if isinstance(name, cst.FormattedString):
+        if name.prefix.lower() not in ("f",):
+            return None
+        out: list[Part] = []
+        for part in name.parts:
+            if isinstance(part, cst.FormattedStringText):
+                if "\\" in part.value or "{" in part.value or "}" in part.value:
+                    return None
+                out.append(part.value)
+            elif isinstance(part, cst.FormattedStringExpression):
+                out.append(part.expression)
+            else:
+                return None
+        return out
+    if isinstance(name, cst.BinaryOperation) and isinstance(name.operator, cst.Add):
+        return [*_operand_parts(name.left), *_operand_parts(name.right)]
+    return None
+
+
+def _operand_parts(node: cst.BaseExpression) -> list[Part]:
+    """One operand of a `+` chain as parts: its literal text, its own parts, or itself."""
+    text = literal_str(node)
+    if text is not None:
+        return [text]
+    return _name_parts(node) or [node]
+
+
+def _is_literal(node: cst.BaseExpression) -> bool:
+    return literal_str(node) is not None
+
+
+def _plain_concat(node: cst.BaseExpression) -> bool:
+    """Whether every literal of a `+` chain is a plain string literal (so it can be replaced)."""
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        return _plain_concat(node.left) and _plain_concat(node.right)
+    return not isinstance(node, cst.ConcatenatedString)
+
+
+def _mapped_parts(parts: list[Part]) -> list[Part] | None:
+    """Each literal part as the shim would map it within the whole name, checked on samples."""
+    mapped: list[Part] = []
+    for part in parts:
+        if isinstance(part, str):
+            wrapped = mlflow_name(_SENTINEL + part + _SENTINEL)
+            if not (wrapped.startswith(_SENTINEL) and wrapped.endswith(_SENTINEL)):
+                return None
+            mapped.append(wrapped[1:-1])
+        else:
+            mapped.append(part)
+    for sample in _SAMPLES:
+        whole = "".join(p if isinstance(p, str) else sample for p in parts)
+        new = "".join(p if isinstance(p, str) else sample for p in mapped)
+        if mlflow_name(whole) != new:
+            return None
+    return mapped
+
+
+class _Texts(cst.CSTTransformer):
+    """Replace the literal texts of an f-string or a `+` chain, in order."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        # Never into the expressions: only the name's own literal text changes.
+        return not isinstance(node, cst.FormattedStringExpression)
+
+    def leave_FormattedStringText(
+        self, original_node: cst.FormattedStringText, updated_node: cst.FormattedStringText
+    ) -> cst.FormattedStringText:
+        return updated_node.with_changes(value=self.texts.pop(0))
+
+    def leave_SimpleString(
+        self, original_node: cst.SimpleString, updated_node: cst.SimpleString
+    ) -> cst.SimpleString:
+        return string(self.texts.pop(0))
+
+
+def _rebuild(name: cst.BaseExpression, mapped: list[Part]) -> cst.BaseExpression:
+    texts = [p for p in mapped if isinstance(p, str)]
+    if isinstance(name, cst.BinaryOperation):
+        return _replace_literals(name, texts)
+    node = name.visit(_Texts(texts))
+    assert isinstance(node, cst.BaseExpression)
+    return node
+
+
+def _replace_literals(node: cst.BaseExpression, texts: list[str]) -> cst.BaseExpression:
+    """A `+` chain with its direct literal operands replaced by `texts`, in order."""
+    if literal_str(node) is not None:
+        return string(texts.pop(0))
+    if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Add):
+        left = _replace_literals(node.left, texts)
+        right = _replace_literals(node.right, texts)
+        if literal_str(right) == "" and literal_str(node.right) != "":
+            return left  # `x + ")"` became `x + ""`: just `x`
+        return node.with_changes(left=left, right=right)
+    if isinstance(node, cst.FormattedString):
+        new = node.visit(_Texts(texts))
+        assert isinstance(new, cst.BaseExpression)
+        return new
+    return node
 
 
 def _join(*parts: str) -> str:
@@ -34,7 +202,9 @@ def _join(*parts: str) -> str:
 
 def log_value(ctx: Context, a: Args, key: str = "name", kind: ValueKind | None = None) -> Rewrite:
     """One scalar value: a metric point, or a tag when it is text or None."""
-    name, renamed = metric_name(a[key].value)
+    name, renamed = metric_name(ctx, a[key].value)
+    if name is None:
+        return Rewrite(None, "metric-name", renamed)
     value = a["value"].value
     kind = kind or infer(ctx, value)
     if kind in ("str", "none", "dict"):
@@ -68,10 +238,17 @@ def run_log(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
 def batch(ctx: Context, name: cst.BaseExpression, values: cst.BaseExpression) -> cst.Call:
     """One `log_batch` request (MLflow splits it within its limits) with steps 0..n-1."""
     step, item = ctx.fresh("step"), ctx.fresh("value")
+    # In a loop each call continues the steps of the calls before it, as in Azure ML (and the
+    # shim); steps 0..n-1 on every call would put several values at each step.
+    start = (
+        ", len(MLFLOW.MlflowClient().get_metric_history(MLFLOW.active_run().info.run_id, NAME))"
+        if ctx.in_loop
+        else ""
+    )
     template = (
         "MLFLOW.MlflowClient().log_batch(MLFLOW.active_run().info.run_id, metrics=["
         f"MLFLOW.entities.Metric(NAME, float({item}), int(TIME.time() * 1000), {step}) "
-        f"for {step}, {item} in enumerate(VALUES)])"
+        f"for {step}, {item} in enumerate(VALUES{start})])"
     )
     expr = code(ctx, template, NAME=name, VALUES=values)
     assert isinstance(expr, cst.Call)
@@ -102,7 +279,9 @@ def run_log_list(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
             "run-log-list-text",
             "Text items cannot be metric values: keep them with mlflow.log_dict or mlflow.set_tag.",
         )
-    name, renamed = metric_name(a["name"].value)
+    name, renamed = metric_name(ctx, a["name"].value)
+    if name is None:
+        return Rewrite(None, "metric-name", renamed)
     return Rewrite(batch(ctx, name, values), "metric-name" if renamed else "run-log-list", renamed)
 
 
@@ -118,7 +297,9 @@ def workbench_log(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
                 "run-log-list-text",
                 "Text items cannot be metric values: keep them with mlflow.log_dict.",
             )
-        name, renamed = metric_name(a["name"].value)
+        name, renamed = metric_name(ctx, a["name"].value)
+        if name is None:
+            return Rewrite(None, "metric-name", renamed)
         rule_id = "metric-name" if renamed else "workbench-log"
         return Rewrite(batch(ctx, name, value), rule_id, renamed)
     done = log_value(ctx, a, kind=kind)

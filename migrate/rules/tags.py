@@ -28,20 +28,36 @@ def _dict_keys(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [e.key for e in value.elements if isinstance(e, cst.DictElement)]
 
 
-def _none_as_empty(value: cst.BaseExpression) -> cst.BaseExpression:
-    """A literal dict's None values as "" (Azure ML stored an empty tag, MLflow would say None)."""
-    if not isinstance(value, cst.Dict):
-        return value
-    elements: list[cst.BaseDictElement] = []
-    for element in value.elements:
-        if (
-            isinstance(element, cst.DictElement)
-            and isinstance(element.value, cst.Name)
-            and element.value.value == "None"
-        ):
-            element = element.with_changes(value=string(""))
-        elements.append(element)
-    return value.with_changes(elements=elements)
+def _none_free(ctx: Context, value: cst.BaseExpression) -> bool:
+    """Whether a literal dict holds no None value (nor a `**` it cannot see into)."""
+    return isinstance(value, cst.Dict) and all(
+        isinstance(e, cst.DictElement) and infer(ctx, e.value) != "none" for e in value.elements
+    )
+
+
+def _none_as_empty(ctx: Context, value: cst.BaseExpression) -> cst.BaseExpression:
+    """The tags with None values as "" (Azure ML stored an empty tag; MLflow would say "None").
+
+    A literal dict's None values are written as ""; a dict the source does not show (a name
+    bound to something else than such literal dicts, a call) is converted at run time.
+    """
+    if isinstance(value, cst.Dict) and all(isinstance(e, cst.DictElement) for e in value.elements):
+        elements: list[cst.BaseDictElement] = []
+        for element in value.elements:
+            assert isinstance(element, cst.DictElement)
+            if infer(ctx, element.value) == "none":
+                element = element.with_changes(value=string(""))
+            elements.append(element)
+        return value.with_changes(elements=elements)
+    if isinstance(value, cst.Name) and ctx.scope is not None and value.value not in ctx.shadowed:
+        values = ctx.resolver.values_of(value.value, ctx.scope)
+        if values and all(_none_free(ctx, v) for v in values):
+            return value
+    key, item = cst.Name(ctx.fresh("key")), cst.Name(ctx.fresh("value"))
+    return code(
+        ctx, '{KEY: "" if ITEM is None else ITEM for KEY, ITEM in TAGS.items()}',
+        KEY=key, ITEM=item, TAGS=value,
+    )  # fmt: skip
 
 
 @rule("run", "tag", "key", "value")
@@ -64,7 +80,7 @@ def set_tags(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     bad = _invalid(_dict_keys(tags))
     if bad:
         return Rewrite(None, "invalid-key", bad)
-    return Rewrite(call(ctx.mlflow("set_tags"), arg(_none_as_empty(tags))), "run-set-tags")
+    return Rewrite(call(ctx.mlflow("set_tags"), arg(_none_as_empty(ctx, tags))), "run-set-tags")
 
 
 @rule("run", "add_properties", "properties")

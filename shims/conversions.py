@@ -1,8 +1,11 @@
-"""What changed at run time: each lossy conversion recorded once per (rule, name).
+"""What changed at run time: each conversion recorded once per (rule, name).
 
 The text of every entry is the catalogue row's reason, so the shim, the audit and the README say the
-same thing. Each run's entries are stored as the artifact `aml2mlflow/conversions.json`, and a short
-summary goes to stderr at exit unless `AML2MLFLOW_QUIET=1`.
+same thing; `detail` says what happened to that name (each distinct detail once, in order). An entry
+noted `lossy` is reported as lossy even under an exact row (a value or name the row's API usually
+keeps intact, changed this time). Each run's entries are stored as the artifact
+`aml2mlflow/conversions.json`, and a short summary of the lossy ones goes to stderr at exit unless
+`AML2MLFLOW_QUIET=1`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 
 ARTIFACT = "aml2mlflow/conversions.json"
+MAX_DETAIL = 1000  # characters of detail kept per entry
 
 
 @dataclass
@@ -21,6 +25,17 @@ class Conversion:
     name: str
     detail: str
     count: int = 1
+    lossy: bool = False
+
+    def add_detail(self, detail: str) -> None:
+        """Append the parts of `detail` ("; "-separated) not in this entry's detail yet."""
+        if not detail or detail == self.detail:
+            return
+        known = self.detail.split("; ") if self.detail else []
+        for part in detail.split("; "):
+            if part not in known and len(self.detail) < MAX_DETAIL:
+                known.append(part)
+                self.detail = "; ".join(known)[:MAX_DETAIL]
 
     def as_dict(self) -> dict[str, object]:
         from migrate.catalogue import entry
@@ -29,7 +44,7 @@ class Conversion:
         return {
             "rule": self.rule,
             "api": row.api,
-            "fidelity": row.fidelity,
+            "fidelity": "lossy" if self.lossy and row.fidelity == "exact" else row.fidelity,
             "name": self.name,
             "detail": self.detail,
             "reason": row.reason,
@@ -46,16 +61,18 @@ class Recorder:
     dirty: bool = False
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def note(self, rule: str, name: str, detail: str = "") -> None:
+    def note(self, rule: str, name: str, detail: str = "", lossy: bool = False) -> None:
+        """Record one occurrence; a detail not seen yet for (rule, name) is added to the entry's."""
         key = (rule, name)
         with self._lock:
             item = self.items.get(key)
             if item is None:
-                self.items[key] = Conversion(rule, name, detail)
+                item = self.items[key] = Conversion(rule, name, "", lossy=lossy)
+                item.add_detail(detail)
             else:
                 item.count += 1
-                if detail and not item.detail:
-                    item.detail = detail
+                item.add_detail(detail)
+                item.lossy = item.lossy or lossy
             self.dirty = True
 
     def as_list(self) -> list[dict[str, object]]:

@@ -8,6 +8,13 @@ with the same exception names and messages, except where it failed through its o
 columns (stored as numbers). See the catalogue (`migrate/catalogue.py`) for what every call becomes
 and what it loses.
 
+No value makes a logging call fail where the SDK accepted it: NaN and infinities are metric values,
+ints beyond a double become the nearest float (beyond a float's range, exact text), arrays and other
+objects their repr() (a placeholder when repr() itself fails), over-long tag values are cut to
+MLflow's limit; each case is recorded in the run's conversion report. Artifact names are made safe
+paths inside the run's artifacts (`shims.names.artifact_path`): a name that would climb out of
+them, is empty or is longer than Azure allowed raises `UserErrorException` naming it.
+
 Metric values are queued (see `shims.writer`) so the training loop pays microseconds per call;
 `flush()`, `complete()` and process exit block until everything is stored.
 """
@@ -21,6 +28,7 @@ import mimetypes
 import numbers
 import os
 import posixpath
+import re
 import shutil
 import sys
 import threading
@@ -37,7 +45,7 @@ from shims.errors import (
     ServiceOnlyError,
     UserErrorException,
 )
-from shims.names import mlflow_name
+from shims.names import artifact_path, mlflow_name, safe_path, shown
 from shims.session import Session, session
 
 _SUPPORTED = "[[<class 'float'>, <class 'str'>, <class 'bool'>, <class 'NoneType'>, <class 'int'>]]"
@@ -51,6 +59,11 @@ _STATUS_TO_AZURE = {
 }
 _HIDDEN_TAG_PREFIXES = ("mlflow.", "aml2mlflow.")
 _MISSING: Any = object()
+_EXACT_INT = 9007199254740992.0  # 2**53: every int up to it is exact as a double
+_INT64 = (-(2**63), 2**63)  # MLflow's steps; table cells also read back as uint64
+_MAX_TAG = 8000  # MLflow's tag value limit (characters)
+_MAX_PARAM = 6000  # MLflow's param value limit (characters)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _now_ms() -> int:
@@ -71,15 +84,15 @@ def as_number(value: Any) -> float | None:
             return None
     if t is bool:
         return 1.0 if value else 0.0
-    if isinstance(value, numbers.Real):  # Fraction, Decimal-free reals, numpy floats/ints
-        try:
+    try:  # whatever a user-defined number raises, it is not a number
+        if isinstance(value, numbers.Real):  # Fraction, Decimal-free reals, numpy floats/ints
             return float(value)
-        except (OverflowError, TypeError, ValueError):
-            return None
-    if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None:
-        kind = getattr(value.dtype, "kind", "")
-        if kind in "biuf":
-            return float(value.item())
+        if getattr(value, "ndim", None) == 0 and getattr(value, "dtype", None) is not None:
+            kind = getattr(value.dtype, "kind", "")
+            if kind and kind in "biuf":
+                return float(value.item())
+    except Exception:
+        return None
     return None
 
 
@@ -90,16 +103,125 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _attr(value: Any, name: str) -> Any:
+    """getattr(value, name, None) that survives objects whose attribute lookup raises."""
+    try:
+        return getattr(value, name, None)
+    except Exception:
+        return None
+
+
 def _is_bool(value: Any) -> bool:
     """bool, numpy's bool scalar (named `bool` in numpy 2, `bool_` before) and 0-d bool arrays."""
-    return type(value) is bool or getattr(getattr(value, "dtype", None), "kind", "") == "b"
+    return type(value) is bool or _attr(_attr(value, "dtype"), "kind") == "b"
+
+
+def _is_array(value: Any) -> bool:
+    """A numpy array (not a numpy scalar): it has a shape and `tolist`, and is not a number."""
+    return (
+        _attr(value, "shape") is not None
+        and callable(_attr(value, "tolist"))
+        and (type(value).__name__ == "ndarray")
+    )
+
+
+def _int_text(value: int) -> str:
+    """An int as text: exact, or in scientific notation beyond Python's int-to-text digit limit."""
+    try:
+        return str(int(value))
+    except ValueError:
+        from decimal import Context
+
+        return format(Context(prec=17).create_decimal(int(value)), ".16e")
+
+
+def _unrepresentable(value: Any, how: str, exc: BaseException) -> str:
+    try:
+        why = str(exc)[:200]
+    except Exception:
+        why = ""
+    return f"<{type(value).__qualname__} object: {how}() raised {type(exc).__name__}" + (
+        f": {why}>" if why else ">"
+    )
 
 
 def _text(value: Any) -> str:
-    """How a non-numeric value is shown: strings as they are, anything else as Azure did (repr)."""
+    """How a non-numeric value is shown: strings as they are, anything else as Azure did (repr).
+
+    Never raises: an object whose repr() raises is shown as `<Type object: repr() raised ...>`, an int
+    beyond Python's digit limit in scientific notation.
+    """
     if isinstance(value, str):
         return value
-    return repr(value)
+    try:
+        return repr(value)
+    except Exception as exc:
+        if isinstance(value, int):
+            return _int_text(value)
+        return _unrepresentable(value, "repr", exc)
+
+
+def _str(value: Any) -> str:
+    """str(value) for tags and properties, as Azure did; never raises (see `_text`)."""
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception as exc:
+        if isinstance(value, int):
+            return _int_text(value)
+        return _unrepresentable(value, "str", exc)
+
+
+def _storable(text: str) -> str:
+    """`text` as the store can save it: lone surrogates (undecodable bytes) become U+FFFD."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _text_detail(value: Any, text: str) -> str:
+    """What the conversion report says about a value stored as text."""
+    detail = f"{type(value).__name__} value"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{detail} too large for a float, kept exactly as text"
+    if text.startswith(f"<{type(value).__qualname__} object: ") and " raised " in text:
+        return f"{detail}: {text[1:-1]}, stored as {text!r}"
+    if value is not None and text == "":
+        return f"{detail} with an empty repr(), stored as ''"
+    return detail
+
+
+def _cell(value: Any) -> tuple[Any, str]:
+    """A table cell as JSON that `mlflow.load_table` reads, and what changed ("" when nothing)."""
+    t = type(value)
+    if value is None or t is str or t is bool or t is float:
+        return value, ""
+    if t is int:
+        if _INT64[0] <= value < 2**64:
+            return value, ""
+        number = as_number(value)
+        if number is not None:
+            return number, "int beyond 64 bits stored as the nearest float"
+        return _int_text(value), "int too large for a float stored as text"
+    if isinstance(value, str):
+        return str.__str__(value), ""
+    plain = value
+    if _attr(value, "ndim") == 0 and callable(_attr(value, "item")):
+        try:
+            plain = value.item()  # numpy scalars and 0-d arrays
+        except Exception:
+            plain = value
+    if plain is not value and type(plain) in (bool, int, float, str):
+        return _cell(plain)
+    number = as_number(value)
+    if number is not None:
+        return number, f"{type(value).__name__} value stored as a float"
+    return _text(value), f"{type(value).__name__} value stored as text"
 
 
 def _is_listlike(value: Any) -> bool:
@@ -107,18 +229,32 @@ def _is_listlike(value: Any) -> bool:
 
 
 def artifact_name(name: Any, what: str = "name") -> str:
-    """A legacy artifact name as a safe, run-relative posix path (no `..`, not absolute)."""
-    if isinstance(name, PurePath) or not isinstance(name, str):
-        name = str(name)
-    text = name.replace("\\", "/")
-    norm = posixpath.normpath(text).lstrip("/")
-    if not text.strip() or norm in ("", "."):
-        raise UserErrorException(f"The artifact {what} {name!r} is empty.")
-    if norm == ".." or norm.startswith("../"):
-        raise UserErrorException(
-            f"The artifact {what} {name!r} points outside the run's artifacts ('..')."
-        )
-    return str(norm)
+    """A legacy artifact name as a safe, run-relative posix path (see `shims.names.artifact_path`)."""
+    return artifact_path(_name_text(name), what)[0]
+
+
+def _name_text(name: Any) -> str:
+    """A legacy name (usually a str; Azure accepted anything and used str()) as text."""
+    return name if isinstance(name, str) else _str(name)
+
+
+def _file_target(prefix: str, rel: str) -> str:
+    """The artifact path of a file found on disk at `rel` (os separators) under an uploaded folder:
+    its real names are kept (a `\\` in one is a character, not a folder), made storable."""
+    parts = [part.replace("\\", "_") for part in rel.split(os.sep)]
+    return safe_path("/".join([prefix, *parts]) if prefix else "/".join(parts))
+
+
+def _plain_tag_value(value: Any) -> bool:
+    """Whether str(value) is all there is to a tag value (no report entry needed)."""
+    t = type(value)
+    if value is None or t is str or t is bool:
+        return True
+    if t is int:
+        return bool(_INT64[0] <= value < _INT64[1])
+    if t is float:
+        return bool(value - value == 0.0)
+    return False
 
 
 def _reject_pathlib(value: Any) -> None:
@@ -156,6 +292,7 @@ class _Table:
         self.rows: list[dict[str, Any]] = []
 
     def add(self, row: Mapping[str, Any]) -> int:
+        """Append a row of cells already made JSON-safe (`_cell`); return its index."""
         for col in row:
             if col not in self.columns:
                 self.columns.append(col)
@@ -163,7 +300,10 @@ class _Table:
         return len(self.rows) - 1
 
     def as_split_json(self) -> str:
-        """The `orient="split"` JSON that `mlflow.log_table` writes and `mlflow.load_table` reads."""
+        """The `orient="split"` JSON that `mlflow.log_table` writes and `mlflow.load_table` reads.
+
+        NaN and infinities are written as `NaN`/`Infinity`, which `mlflow.load_table` (pandas) reads.
+        """
         data = [[_plain(row.get(c)) for c in self.columns] for row in self.rows]
         return json.dumps({"columns": self.columns, "data": data}, default=_text)
 
@@ -234,6 +374,10 @@ class Run:
         self._texts: dict[str, list[dict[str, Any]]] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._props: dict[str, str] = {}
+        self._side: dict[tuple[str, str], str] = {}
+        self._claimed: dict[str, str] = {}  # artifact path -> where it is stored (see _claim)
+        self._stored_files: set[str] = set()
+        self._stored_folders: set[str] = set()
         self._recorder = s.register(self) if owned else s.recorder(self._run_id)
 
     @classmethod
@@ -310,7 +454,7 @@ class Run:
 
     @description.setter
     def description(self, value: str) -> None:
-        self._put_tag("mlflow.note.content", "" if value is None else str(value))
+        self._put_tag("mlflow.note.content", "" if value is None else _str(value))
 
     @property
     def experiment(self) -> Experiment:
@@ -359,20 +503,54 @@ class Run:
         key = self._keys.get(name) if isinstance(name, (str, int)) else None
         if key is not None:
             return key
-        text = name if isinstance(name, str) else str(name)
+        text = _name_text(name)
         key = mlflow_name(text)
         if key != text:
             self._recorder.note("metric-name", text, f"stored as {key!r}")
             self._originals[key] = text
             tag = f"aml2mlflow.name.{key}"
             if len(tag) <= 250:
-                self._w.put(("t", self._run_id, tag, text[:5000]))
+                self._put_tag(tag, text)
         if isinstance(name, (str, int)):
             self._keys[name] = key
         return key
 
     def _put_tag(self, key: str, value: str) -> int:
-        return self._w.put(("t", self._run_id, key, value[:8000]))
+        return self._w.put(("t", self._run_id, key, _storable(value[:_MAX_TAG])))
+
+    def _note_first(self, rule: str, name: str, detail: str, lossy: bool = False) -> None:
+        """Record (rule, name); `detail` only on its first occurrence (for details that vary)."""
+        seen = (rule, name) in self._recorder.items
+        self._recorder.note(rule, name, "" if seen else detail, lossy)
+
+    def _note_number(self, rule: str, key: str, value: Any, number: float) -> None:
+        """Record what storing `value` (not a float) as the metric value `number` changed."""
+        if _is_bool(value):
+            self._recorder.note("run-log-bool", key)
+            return
+        if _is_array(value):
+            self._recorder.note(rule, key, "numpy 0-d array stored as the number it holds")
+        integer = isinstance(value, int) or _attr(_attr(value, "dtype"), "kind") in ("i", "u")
+        if integer and (number > _EXACT_INT or number < -_EXACT_INT):
+            try:
+                exact = int(value.item() if _is_array(value) else value)
+            except Exception:
+                return
+            if exact == number or float(exact) != number:
+                return
+            self._note_first(
+                rule,
+                key,
+                f"int beyond 2**53 stored as the nearest float: {_int_text(exact)} as {number!r}",
+                lossy=True,
+            )
+
+    def _note_special(self, key: str, number: float) -> None:
+        """Record a NaN or infinite metric value (`number - number != 0.0`)."""
+        if number == number:
+            self._recorder.note("run-log-infinite", key)
+        else:
+            self._recorder.note("run-log", key, "NaN stored as a NaN metric value")
 
     def _next_step(self, key: str, step: Any) -> int:
         if step is None:
@@ -380,18 +558,52 @@ class Run:
         else:
             try:
                 s = int(step)
-            except (TypeError, ValueError) as exc:
+            except (TypeError, ValueError, OverflowError) as exc:
                 raise SerializationError(
                     f"Unable to serialize value: {step!r} as type: 'long'., "
                     f"{type(exc).__name__}: {exc}",
                     exc,
                 ) from None
+            if not _INT64[0] <= s < _INT64[1]:
+                counter = self._steps.get(key, 0)
+                self._note_first(
+                    "run-log",
+                    key,
+                    f"step {_int_text(s)} is outside MLflow's 64-bit steps: stored at step "
+                    f"{counter}, the next of the name's own count",
+                    lossy=True,
+                )
+                s = counter
         self._steps[key] = max(s + 1, self._steps.get(key, 0))
         return s
 
+    def _side_path(self, kind: str, key: str) -> str:
+        """Where the growing side file of a table or text metric is stored (fixed per key)."""
+        path = self._side.get((kind, key))
+        if path is None:
+            plain = f"tables/{key}.json" if kind == "table" else f"metrics_text/{key}.jsonl"
+            path = self._side[(kind, key)] = safe_path(plain)
+        return path
+
+    def _text_entries(self, key: str, rule: str) -> builtins.list[dict[str, Any]]:
+        """The text values of `key`; the first call says where they are kept if not at the
+        usual `metrics_text/<key>.jsonl` (a key too long for a file name)."""
+        entries = self._texts.get(key)
+        if entries is None:
+            entries = self._texts[key] = []
+            path = self._side_path("text", key)
+            if path != f"metrics_text/{key}.jsonl":
+                self._recorder.note(rule, key, f"values kept in {path!r}")
+        return entries
+
     def _log_text(self, key: str, value: Any, step: int, ts: int) -> int:
         text = _text(value)
-        self._texts.setdefault(key, []).append(
+        detail = _text_detail(value, text)
+        if len(text) > _MAX_TAG:
+            path = self._side_path("text", key)
+            detail += f"; tag cut to {_MAX_TAG} characters, the whole value is in {path!r}"
+        self._recorder.note("run-log-text", key, detail)
+        self._text_entries(key, "run-log-text").append(
             {"step": step, "timestamp": ts, "value": None if value is None else text}
         )
         self._dirty.add(("text", key))
@@ -420,22 +632,28 @@ class Run:
             s = self._next_step(key, step)
             ts = _now_ms()
             if number is not None:
-                if t is not float and _is_bool(value):
-                    self._recorder.note("run-log-bool", key)
-                elif number - number != 0.0 and number == number:  # +-inf, not NaN
-                    self._recorder.note("run-log-infinite", key)
+                if t is int:
+                    if number > _EXACT_INT or number < -_EXACT_INT:
+                        self._note_number("run-log", key, value, number)
+                elif t is not float:
+                    self._note_number("run-log", key, value, number)
+                if number - number != 0.0:  # NaN or +-inf
+                    self._note_special(key, number)
                 return self._w.put(("m", self._run_id, key, number, ts, s))
-            self._recorder.note("run-log-text", key, f"{type(value).__name__} value")
             return self._log_text(key, value, s, ts)
 
     def log_list(self, name: Any, value: Iterable[Any], description: str = "") -> None:
         """Log every item as one point of the metric `name`, steps continuing from earlier calls."""
         self._log_list(name, value)
 
-    def _log_list(self, name: Any, value: Iterable[Any]) -> int:
+    def _log_list(self, name: Any, value: Iterable[Any], strict: bool = True) -> int:
+        """`strict`: reject nested items as Azure ML did; else (the Workbench logger) keep them
+        as text."""
         items = list(value)  # TypeError for non-iterables, as in Azure ML
         for item in items:
-            if isinstance(item, (list, tuple, dict, set)) or getattr(item, "ndim", False):
+            if isinstance(item, (list, tuple, dict, set)) or _attr(item, "ndim"):
+                if not strict:
+                    continue
                 # Azure ML names the container's type here, whatever the item was.
                 raise AzureMLException(
                     f"Value of type {type(items)} is not supported, supported types include "
@@ -444,54 +662,73 @@ class Run:
         key = self._key(name)
         if not items:
             self._recorder.note("run-log-list", key, "empty list: nothing stored")
-            return self._w.put(("t", self._run_id, "aml2mlflow.empty_list." + key[:200], ""))
+            return self._put_tag(mlflow_name("aml2mlflow.empty_list." + key), "")
         records = []
         with self._lock:
             base = self._steps.get(key, 0)
             self._steps[key] = base + len(items)
             ts = _now_ms()
-            texts = False
+            texts: list[str] = []
             for i, item in enumerate(items):
                 number = as_number(item)
                 if number is None:
-                    texts = True
-                    self._texts.setdefault(key, []).append(
-                        {
-                            "step": base + i,
-                            "timestamp": ts,
-                            "value": None if item is None else _text(item),
-                        }
+                    text = _text(item)
+                    texts.append(_text_detail(item, text))
+                    self._text_entries(key, "run-log-list-text").append(
+                        {"step": base + i, "timestamp": ts, "value": None if item is None else text}
                     )
                     continue
-                if _is_bool(item):
-                    self._recorder.note("run-log-bool", key)
+                t = type(item)
+                if t is int:
+                    if number > _EXACT_INT or number < -_EXACT_INT:
+                        self._note_number("run-log", key, item, number)
+                elif t is not float:
+                    self._note_number("run-log", key, item, number)
+                if number - number != 0.0:
+                    self._note_special(key, number)
                 records.append(("m", self._run_id, key, number, ts, base + i))
             if texts:
                 self._dirty.add(("text", key))
-                self._recorder.note("run-log-list-text", key)
+                for detail in dict.fromkeys(texts):
+                    self._recorder.note("run-log-list-text", key, detail)
             if not records:
-                return self._w.put(("t", self._run_id, key, _text(items[-1])[:8000]))
+                return self._put_tag(key, _text(items[-1]))
             return self._w.put_many(records)
 
     # -- tables ---------------------------------------------------------------------------------
     def _append_rows(self, name: Any, rows: builtins.list[dict[str, Any]], rule: str) -> None:
-        text = name if isinstance(name, str) else str(name)
+        text = _name_text(name)
         table_key = mlflow_name(text)
-        self._recorder.note(rule, text)
+        details: dict[str, None] = {}
         records = []
         with self._lock:
-            table = self._tables.setdefault(table_key, _Table())
+            table = self._tables.get(table_key)
+            if table is None:
+                table = self._tables[table_key] = _Table()
+            path = self._side_path("table", table_key)
+            if path != f"tables/{text}.json":
+                details[f"stored as {path!r}"] = None
             ts = _now_ms()
             for row in rows:
-                index = table.add(row)
+                cells = {}
                 for col, val in row.items():
+                    cell, change = _cell(val)
+                    cells[col] = cell
+                    if change:
+                        details[f"column {col!r}: {change}"] = None
                     number = as_number(val)
                     if number is None:
                         continue
                     key = self._key(f"{text}/{col}")
                     self._table_metrics.add(key)
-                    records.append(("m", self._run_id, key, number, ts, index))
+                    if number - number != 0.0:
+                        what = "NaN" if number != number else "infinity"
+                        details[f"column {col!r}: {what} stored as {what} in the table"] = None
+                        self._note_special(key, number)
+                    records.append(("m", self._run_id, key, number, ts, len(table.rows)))
+                table.add(cells)
             self._dirty.add(("table", table_key))
+        self._recorder.note(rule, text, "; ".join(details))
         if records:
             self._w.put_many(records)
 
@@ -514,7 +751,7 @@ class Run:
         columns: dict[str, list[Any]] = {}
         for col in value.keys():  # noqa: SIM118 (a list must raise AttributeError, as in Azure ML)
             cells = value[col]
-            if hasattr(cells, "tolist") and getattr(cells, "ndim", 0) > 0:
+            if _attr(cells, "ndim") and callable(_attr(cells, "tolist")):
                 cells = cells.tolist()
             cells = list(cells) if isinstance(cells, (list, tuple)) else [cells]
             for cell in cells:
@@ -523,9 +760,9 @@ class Run:
                         f"Value of type {type(cell)} is not supported, supported types include "
                         f"{_SUPPORTED}"
                     )
-            columns[str(col)] = cells
+            columns[_name_text(col)] = cells
         if not columns:
-            self._recorder.note("run-log-table", str(name), "empty table: nothing stored")
+            self._recorder.note("run-log-table", _name_text(name), "empty table: nothing stored")
             return
         first, *others = columns
         for col in others:
@@ -547,13 +784,16 @@ class Run:
                 raise UserErrorException("Invalid JSON provided") from None
         text = json.dumps(value, indent=2)  # TypeError for sets, arrays... as in Azure ML
         base = artifact_name(name)
-        self._stage_and_put(f"{base}.json", data=text.encode("utf-8"))
+        json_path, renamed = self._target(name, ".json")
+        png_path, renamed_png = self._target(name, ".png")
+        self._stage_and_put(json_path, data=text.encode("utf-8"), rule=rule)
         from shims.render import render
 
-        png, why = render(kind, posixpath.basename(base), value)
+        png, not_rendered = render(kind, posixpath.basename(base), value)
         if png is not None:
-            self._stage_and_put(f"{base}.png", data=png)
-        self._recorder.note(rule, str(name), why)
+            self._stage_and_put(png_path, data=png, rule=rule)
+        details = [d for d in (renamed, renamed_png if png is not None else "", not_rendered) if d]
+        self._recorder.note(rule, _name_text(name), "; ".join(details))
 
     def log_confusion_matrix(self, name: Any, value: Any, description: str = "") -> None:
         """Store the confusion matrix as `<name>.json` and draw it as `<name>.png`."""
@@ -572,12 +812,63 @@ class Run:
         self._log_json("residuals", "run-log-residuals", name, value)
 
     # -- images and files -----------------------------------------------------------------------
+    def _target(self, name: Any, suffix: str = "", what: str = "name") -> tuple[str, str]:
+        """The artifact path of a legacy name plus the `suffix` the API adds (raises
+        `UserErrorException` for a name that would leave the run's artifacts), and the report
+        detail when it is not simply the legacy name plus `suffix` ("" when it is)."""
+        text = _name_text(name)
+        path, why = artifact_path(text, what, suffix)
+        if path == text + suffix:
+            return path, ""
+        return path, f"stored as {path!r}" + (f" ({', '.join(why)})" if why else "")
+
+    def _artifact(self, name: Any, rule: str, suffix: str = "", what: str = "name") -> str:
+        """`_target`, with a changed name recorded under `rule`."""
+        path, detail = self._target(name, suffix, what)
+        if detail:
+            self._recorder.note(rule, _name_text(name), detail, lossy=True)
+        return path
+
     def _stage_and_put(
-        self, name: str, src: str | os.PathLike[str] | None = None, data: bytes | None = None
+        self,
+        name: str,
+        src: str | os.PathLike[str] | None = None,
+        data: bytes | None = None,
+        rule: str = "run-upload-file",
     ) -> int:
-        directory, base = posixpath.split(name)
+        """Copy the file now and queue its upload as the artifact `name` (made storable, and
+        moved aside, reported under `rule`, if it clashes with a file or folder of this run)."""
+        directory, base = posixpath.split(self._claim(safe_path(name), rule))
         staged = self._w.stage_file(src, data, base)
         return self._w.put(("a", self._run_id, staged, directory))
+
+    def _claim(self, path: str, rule: str) -> str:
+        """`path`, or the path beside it when this run already stored a file where `path` needs a
+        folder or a folder where it needs a file. Azure's blob names allowed both `a` and `a/b`; a
+        file system does not, and MLflow would refuse the upload for good."""
+        with self._lock:
+            known = self._claimed.get(path)
+            if known is not None:
+                return known
+            parts = path.split("/")
+            for i in range(1, len(parts)):
+                while "/".join(parts[:i]) in self._stored_files:
+                    parts[i - 1] += "_"
+            final = "/".join(parts)
+            while final in self._stored_folders:
+                final += "_"
+            self._claimed[path] = final
+            self._stored_files.add(final)
+            parts = final.split("/")
+            self._stored_folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+        if final != path:
+            self._recorder.note(
+                rule,
+                path,
+                f"stored as {final!r}: a file and a folder of this run cannot share a name",
+                lossy=True,
+            )
+        return final
 
     def log_image(
         self, name: Any, path: Any = None, plot: Any = None, description: str = ""
@@ -598,7 +889,8 @@ class Run:
                 )
             buf = io.BytesIO()
             plot.savefig(buf, format="png")
-            self._stage_and_put(f"{base}.png", data=buf.getvalue())
+            target = self._artifact(name, "run-log-image-plot", ".png")
+            self._stage_and_put(target, data=buf.getvalue(), rule="run-log-image-plot")
             return
         _reject_pathlib(path)
         if isinstance(path, str):
@@ -608,23 +900,29 @@ class Run:
             if not kind.startswith("image/"):
                 raise AzureMLException(f"Argument [{path}] is malformed.")
             ext = os.path.splitext(path)[1]
-            target = base if base.lower().endswith(ext.lower()) else base + ext
-            self._stage_and_put(target, src=path)
+            suffix = "" if base.lower().endswith(ext.lower()) else ext
+            target = self._artifact(name, "run-log-image-path", suffix)
+            self._stage_and_put(target, src=path, rule="run-log-image-path")
             return
         data = _read_stream(path)
         ext = _image_ext(data)
-        self._stage_and_put(base if base.lower().endswith(ext) else base + ext, data=data)
+        suffix = "" if base.lower().endswith(ext) else ext
+        target = self._artifact(name, "run-log-image-path", suffix)
+        self._stage_and_put(target, data=data, rule="run-log-image-path")
 
     def upload_file(self, name: Any, path_or_stream: Any, datastore_name: Any = None) -> None:
         """Store a file (a path or a readable stream) as the artifact `name`, folders included."""
         _reject_pathlib(path_or_stream)
-        target = artifact_name(name)
+        target = self._artifact(name, "run-upload-file")
+        self._upload(target, path_or_stream, datastore_name, "run-upload-file")
+
+    def _upload(self, target: str, path_or_stream: Any, datastore_name: Any, rule: str) -> None:
         if datastore_name is not None:
             self._recorder.note("run-upload-datastore", target, f"datastore {datastore_name!r}")
         if isinstance(path_or_stream, str):
-            self._stage_and_put(target, src=path_or_stream)
+            self._stage_and_put(target, src=path_or_stream, rule=rule)
         else:
-            self._stage_and_put(target, data=_read_stream(path_or_stream))
+            self._stage_and_put(target, data=_read_stream(path_or_stream), rule=rule)
 
     def upload_files(
         self,
@@ -647,13 +945,15 @@ class Run:
                 "names and paths must be lists of equal lengths. Names was of length "
                 f"{len(names)} and paths of length {len(paths)}."
             )
-        targets = [artifact_name(n) for n in names]
+        checked = [self._target(n) for n in names]  # nothing is stored if one name is bad
         for p in paths:
             _reject_pathlib(p)
             if not os.path.isfile(p):
                 raise FileNotFoundError(2, "No such file or directory", p)
-        for target, p in zip(targets, paths):
-            self.upload_file(target, p, datastore_name)
+        for n, (target, detail), p in zip(names, checked, paths):
+            if detail:
+                self._recorder.note("run-upload-files", _name_text(n), detail, lossy=True)
+            self._upload(target, p, datastore_name, "run-upload-files")
 
     def upload_folder(self, name: Any, path: Any, datastore_name: Any = None) -> None:
         """Store every file under the folder `path` as `<name>/<relative path>`."""
@@ -662,7 +962,7 @@ class Run:
             raise UserErrorException(
                 f"Cannot upload path: {path} since it is not a valid directory."
             )
-        prefix = artifact_name(name)
+        prefix = self._artifact(name, "run-upload-folder")
         if str(path).endswith(("/", os.sep)):
             self._recorder.note(
                 "run-upload-folder",
@@ -673,8 +973,13 @@ class Run:
             dirs.sort()
             for f in sorted(files):
                 full = os.path.join(root, f)
-                rel = os.path.relpath(full, path).replace(os.sep, "/")
-                self.upload_file(f"{prefix}/{rel}", full, datastore_name)
+                rel = os.path.relpath(full, path)
+                target = _file_target(prefix, rel)
+                if target != f"{prefix}/{rel}":
+                    self._recorder.note(
+                        "run-upload-folder", f"{prefix}/{rel}", f"stored as {target!r}", lossy=True
+                    )
+                self._upload(target, full, datastore_name, "run-upload-folder")
 
     # -- tags and properties --------------------------------------------------------------------
     def tag(self, key: Any = _MISSING, value: Any = None, *, name: Any = _MISSING) -> None:
@@ -686,12 +991,30 @@ class Run:
         k = self._key(key)
         if value is None:
             self._recorder.note("run-tag-key-only", k)
-        self._put_tag(k, "" if value is None else str(value))
+        self._tag(k, value, "run-tag")
+
+    def _tag(self, key: str, value: Any, rule: str) -> None:
+        """Store `value` as the tag `key` as Azure did (its str(); None as ''), reporting what a
+        string cannot carry or MLflow cannot store."""
+        text = "" if value is None else _str(value)
+        if not _plain_tag_value(value):
+            self._note_first(rule, key, f"{type(value).__name__} value stored as the text "
+                             f"{shown(text, 80)}")  # fmt: skip
+        if len(text) > _MAX_TAG:
+            self._recorder.note(
+                rule, key, f"value of {len(text)} characters cut to {_MAX_TAG}, MLflow's limit",
+                lossy=True,
+            )  # fmt: skip
+        if _storable(text) is not text:
+            self._recorder.note(
+                rule, key, "undecodable characters (lone surrogates) stored as U+FFFD", lossy=True
+            )
+        self._put_tag(key, text)
 
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Set several tags; None values become empty strings."""
         for k, v in tags.items():  # AttributeError for a str or a list, as in Azure ML
-            self._put_tag(self._key(k), "" if v is None else str(v))
+            self._tag(self._key(k), v, "run-set-tags")
 
     def remove_tags(self, tags: Any) -> None:
         """Delete the named tags (a list of keys, or one key)."""
@@ -716,7 +1039,15 @@ class Run:
         records = []
         with self._lock:
             for k, v in properties.items():
-                key, text = self._key(k), str(v)
+                key, text = self._key(k), _str(v)
+                if len(text) > _MAX_PARAM:
+                    self._recorder.note(
+                        "run-add-properties", key,
+                        f"value of {len(text)} characters cut to {_MAX_PARAM}, MLflow's limit",
+                        lossy=True,
+                    )  # fmt: skip
+                    text = text[:_MAX_PARAM]
+                text = _storable(text)
                 old = self._props.get(key)
                 if old is not None and old != text:
                     raise UserErrorException(
@@ -798,12 +1129,14 @@ class Run:
         import tempfile
 
         self.flush()
-        dest = Path(output_file_path) if output_file_path else Path(posixpath.basename(name))
+        stored = artifact_name(name)  # where a legacy name was stored (see upload_file)
+        stored = self._claimed.get(stored, stored)
+        dest = Path(output_file_path) if output_file_path else Path(posixpath.basename(stored))
         if dest.is_dir():
-            dest = dest / posixpath.basename(name)
+            dest = dest / posixpath.basename(stored)
         dest.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory() as tmp:
-            got = self._s.client.download_artifacts(self._run_id, name, tmp)
+            got = self._s.client.download_artifacts(self._run_id, stored, tmp)
             shutil.copyfile(got, dest)
 
     def download_files(
@@ -956,9 +1289,9 @@ class Run:
             self._ended = True
         if error is not None:
             text = (
-                f"{type(error).__name__}: {error}"
+                f"{type(error).__name__}: {_str(error)}"
                 if isinstance(error, BaseException)
-                else str(error)
+                else _str(error)
             )
             self._put_tag("aml2mlflow.error", text)
         if self._owned:
@@ -980,9 +1313,14 @@ class Run:
             dirs.sort()
             for f in sorted(files):
                 full = os.path.join(root, f)
-                rel = os.path.relpath(full, os.path.dirname(folder)).replace(os.sep, "/")
+                rel = os.path.relpath(full, os.path.dirname(folder))
+                target = _file_target("", rel)
+                if target != rel.replace(os.sep, "/"):
+                    self._recorder.note(
+                        "outputs-folder", rel.replace(os.sep, "/"), f"stored as {target!r}"
+                    )
                 try:
-                    self._stage_and_put(rel, src=full)
+                    self._stage_and_put(target, src=full, rule="outputs-folder")
                     count += 1
                 except OSError as exc:
                     print(f"aml2mlflow: could not upload {full}: {exc}", file=sys.stderr)
@@ -997,15 +1335,16 @@ class Run:
             for kind, key in sorted(dirty):
                 if kind == "table":
                     body = self._tables[key].as_split_json()
-                    snapshots.append((f"tables/{key}.json", body))
                 else:
                     lines = [json.dumps(e, default=_text) for e in self._texts[key]]
-                    snapshots.append((f"metrics_text/{key}.jsonl", "\n".join(lines) + "\n"))
-            table_list = sorted(self._tables)
-        for path, body in snapshots:
-            self._stage_and_put(path, data=body.encode("utf-8"))
+                    body = "\n".join(lines) + "\n"
+                snapshots.append((self._side_path(kind, key), body))
+            table_list = sorted(self._side_path("table", k) for k in self._tables)
+        for (kind, _), (path, body) in zip(sorted(dirty), snapshots):
+            rule = "run-log-table" if kind == "table" else "run-log-text"
+            self._stage_and_put(path, data=body.encode("utf-8"), rule=rule)
         if any(kind == "table" for kind, _ in dirty):
-            logged = [{"path": f"tables/{k}.json", "type": "table"} for k in table_list]
+            logged = [{"path": self._claimed.get(p, p), "type": "table"} for p in table_list]
             self._put_tag("mlflow.loggedArtifacts", json.dumps(logged))
         if self._recorder.dirty:
             self._recorder.dirty = False

@@ -325,6 +325,65 @@ def _children(client: Any, parent: Any) -> list[Any]:
     )
 
 
+# The name MLflow gives a run started without one (`mlflow.utils.name_utils`): "bold-fox-123".
+_GENERATED_NAME = re.compile(r"^[a-z]+-[a-z]+-\d+$")
+
+
+def _pair_children(
+    old: list[Any], new: list[Any], diffs: list[Difference], notes: list[Difference]
+) -> list[tuple[str, Any, Any]]:
+    """Nested runs paired for comparison: by run name, runs of one name in start order.
+
+    Runs whose names have no counterpart are then paired in start order when both sides have as
+    many: a note when both names are ones MLflow made up for an unnamed run (at random, so they
+    differ on each side), else a difference. Otherwise each is missing on one side.
+    """
+
+    def by_name(runs: list[Any]) -> dict[str, list[Any]]:
+        groups: dict[str, list[Any]] = {}
+        for r in sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id)):
+            groups.setdefault(str(r.info.run_name), []).append(r)
+        return groups
+
+    olds, news = by_name(old), by_name(new)
+    pairs: list[tuple[str, Any, Any]] = []
+    left_old: list[Any] = []
+    left_new: list[Any] = []
+    for name in sorted(set(olds) | set(news)):
+        a, b = olds.get(name, []), news.get(name, [])
+        for k, (x, y) in enumerate(zip(a, b)):
+            label = name if max(len(a), len(b)) == 1 else f"{name}[{k}]"
+            pairs.append((f"{label}: ", x, y))
+        left_old += a[len(b) :]
+        left_new += b[len(a) :]
+    order = lambda r: (r.info.start_time or 0, r.info.run_id)  # noqa: E731
+    left_old.sort(key=order)
+    left_new.sort(key=order)
+    if left_old and len(left_old) == len(left_new):
+        for x, y in zip(left_old, left_new):
+            a, b = str(x.info.run_name), str(y.info.run_name)
+            label = f"{a}~{b}"
+            pairs.append((f"{label}: ", x, y))
+            if _GENERATED_NAME.match(a) and _GENERATED_NAME.match(b):
+                notes.append(
+                    Difference("run", label, a, b, "unnamed nested runs, paired in start order")
+                )
+            else:
+                diffs.append(Difference("run", label, a, b, "the nested run's name differs"))
+        return pairs
+    for x in left_old:
+        diffs.append(
+            Difference(
+                "run", str(x.info.run_name), "nested run", "-", "missing from the rewritten run"
+            )
+        )
+    for y in left_new:
+        diffs.append(
+            Difference("run", str(y.info.run_name), "-", "nested run", "not in the legacy run")
+        )
+    return pairs
+
+
 def _tail(text: str) -> str:
     return text[-TAIL:]
 
@@ -815,22 +874,7 @@ def verify_script(
                 )
             )
 
-        pairs = [("", old_top, new_top)]
-        old_by_name = {r.info.run_name: r for r in old_children}
-        new_by_name = {r.info.run_name: r for r in new_children}
-        for name in sorted(set(old_by_name) | set(new_by_name), key=str):
-            if name not in new_by_name:
-                diffs.append(
-                    Difference(
-                        "run", str(name), "nested run", "-", "missing from the rewritten run"
-                    )
-                )
-            elif name not in old_by_name:
-                diffs.append(
-                    Difference("run", str(name), "-", "nested run", "not in the legacy run")
-                )
-            else:
-                pairs.append((f"{name}: ", old_by_name[name], new_by_name[name]))
+        pairs = [("", old_top, new_top), *_pair_children(old_children, new_children, diffs, notes)]
         for n, (prefix, old_run, new_run) in enumerate(pairs):
             status = (old_run.info.status, new_run.info.status)
             if status[0] != status[1]:

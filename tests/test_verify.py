@@ -138,8 +138,45 @@ def test_child_runs_match_by_name(store: str, tmp_path: Path) -> None:
     broken = code.replace('run_name="depth_4"', 'run_name="depth_four"')
     verdict = verify_script(script, tracking_uri=store, rewritten_source=broken)
     found = {(d.kind, d.key, d.note) for d in verdict.differences}
+    assert ("run", "depth_4~depth_four", "the nested run's name differs") in found
+
+    # a child dropped altogether is missing
+    start = code.index("# second child")
+    broken = code[:start] + code[code.index("\nbest = ", start) :]
+    verdict = verify_script(script, tracking_uri=store, rewritten_source=broken)
+    found = {(d.kind, d.key, d.note) for d in verdict.differences}
     assert ("run", "depth_4", "missing from the rewritten run") in found
-    assert ("run", "depth_four", "not in the legacy run") in found
+
+
+UNNAMED = """\
+from azureml.core import Run
+
+run = Run.get_context()
+for fold in range(3):
+    child = run.child_run()  # no name: MLflow makes one up, differently on each side
+    child.log("fold", fold)
+    child.complete()
+for k in range(2):
+    with run.child_run(name="repeat") as child:  # one name, twice
+        child.log("k", k)
+run.complete()
+"""
+
+
+def test_unnamed_and_repeated_child_runs_pair_in_start_order(store: str, tmp_path: Path) -> None:
+    (tmp_path / "project").mkdir()
+    script = tmp_path / "project" / "unnamed.py"
+    script.write_text(UNNAMED, encoding="utf-8")
+    verdict = verify_script(script, tracking_uri=store)
+    assert verdict.equivalent, _explain(verdict)
+    paired = [n for n in verdict.notes if n.note == "unnamed nested runs, paired in start order"]
+    assert len(paired) == 3
+    # a rewrite that logs the folds in another order is caught on the paired runs
+    code = rewrite_source(UNNAMED, "unnamed.py").code
+    broken = code.replace("range(3)", "reversed(range(3))", 1)
+    verdict = verify_script(script, tracking_uri=store, rewritten_source=broken)
+    assert {d.kind for d in verdict.differences} == {"metric"}
+    assert verdict.differences
 
 
 def _small_script(tmp_path: Path) -> Path:

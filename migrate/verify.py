@@ -361,15 +361,15 @@ def _pair_children(
     left_new.sort(key=order)
     if left_old and len(left_old) == len(left_new):
         for x, y in zip(left_old, left_new):
-            a, b = str(x.info.run_name), str(y.info.run_name)
-            label = f"{a}~{b}"
+            was, now = str(x.info.run_name), str(y.info.run_name)
+            label = f"{was}~{now}"
             pairs.append((f"{label}: ", x, y))
-            if _GENERATED_NAME.match(a) and _GENERATED_NAME.match(b):
+            if _GENERATED_NAME.match(was) and _GENERATED_NAME.match(now):
                 notes.append(
-                    Difference("run", label, a, b, "unnamed nested runs, paired in start order")
+                    Difference("run", label, was, now, "unnamed nested runs, paired in start order")
                 )
             else:
-                diffs.append(Difference("run", label, a, b, "the nested run's name differs"))
+                diffs.append(Difference("run", label, was, now, "the nested run's name differs"))
         return pairs
     for x in left_old:
         diffs.append(

@@ -10,8 +10,11 @@ stream files one at a time, so memory stays flat however large the tree.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import os
+import re
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -22,8 +25,10 @@ import libcst as cst
 
 from migrate import quick
 from migrate.codemod import Result, RewriteError, Target, rewrite_module
+from migrate.detect import might_contain_legacy
 from migrate.findings import Finding
 from migrate.sources import (
+    DEFAULT_MAX_BYTES,
     SourceError,
     SourceFile,
     discover,
@@ -32,6 +37,7 @@ from migrate.sources import (
     mask_magics,
     read_notebook,
     read_source,
+    size_text,
     write_atomic,
 )
 
@@ -65,11 +71,41 @@ class FileOutcome:
         return sum(1 for f in self.findings if not f.rewritten)
 
 
-def _syntax_error(path: str, exc: Exception) -> str:
+def _syntax_error(path: str, exc: Exception, code: str | None = None) -> str:
+    """`path:line: cannot parse: message` for a parser's exception (no line when none is known).
+
+    Given the `code`, Python's own parser is asked too: its message, the clearer one ("Missing
+    parentheses in call to 'print'..." for Python 2), comes first with libcst's in brackets. The
+    line is the one libcst's message names ("error at L:C") when the source has it (`raw_line` is
+    one too far when the parser stopped at a line's end), else Python's, else `raw_line`.
+    """
     if isinstance(exc, cst.ParserSyntaxError):
-        return f"{path}:{exc.raw_line}: cannot parse: {exc.message}"
+        line, message = exc.raw_line, exc.message
+        if code is None:
+            return f"{path}:{line}: cannot parse: {message}"
+        python: SyntaxError | None = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ast.parse(code)
+        except SyntaxError as error:
+            python = error
+        except (RecursionError, MemoryError, ValueError):
+            pass
+        lines = re.split(r"\r\n|\r|\n", code)
+        count = len(lines) - (lines[-1] == "")
+        named = re.search(r"error at (\d+):\d+", message)
+        if named is not None and 1 <= int(named.group(1)) <= count:
+            line = int(named.group(1))
+        elif python is not None and python.lineno:
+            line = python.lineno
+        if python is not None and python.msg:
+            where = "" if python.lineno in (None, line) else f" (line {python.lineno})"
+            message = f"{python.msg}{where} [libcst: {message}]"
+        return f"{path}:{line}: cannot parse: {message}"
     if isinstance(exc, SyntaxError):
-        return f"{path}:{exc.lineno}: cannot parse: {exc.msg}"
+        where = f":{exc.lineno}" if exc.lineno else ""
+        return f"{path}{where}: cannot parse: {exc.msg}"
     return f"{path}: {exc}"
 
 
@@ -81,43 +117,92 @@ def _diff(rel: str, old: str, new: str) -> str:
     )
 
 
-def process(source: SourceFile, mode: Mode = "write", target: Target = "mlflow") -> FileOutcome:
-    """Rewrite one discovered file; never raises for a bad file (the outcome carries the error)."""
+def process(
+    source: SourceFile,
+    mode: Mode = "write",
+    target: Target = "mlflow",
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
+) -> FileOutcome:
+    """Rewrite one discovered file; never raises for a bad file (the outcome carries the error).
+
+    A Python file over `max_bytes` (None: no limit) that may hold legacy calls is reported and
+    left untouched; a notebook's limit applies to its code cells together.
+    """
     out = FileOutcome(source.rel, str(source.root))
+    if source.error:  # a directory discovery could not look inside
+        out.error = f"{source.rel}: {source.error}"
+        return out
     try:
         if source.kind == "notebook":
-            _process_notebook(source, mode, target, out)
+            _process_notebook(source, mode, target, out, max_bytes)
         else:
-            _process_python(source, mode, target, out)
+            _process_python(source, mode, target, out, max_bytes)
     except SourceError as exc:
         out.error, out.changed, out.diff = str(exc), False, ""
     except (cst.ParserSyntaxError, SyntaxError) as exc:
         out.error, out.changed, out.diff = _syntax_error(source.rel, exc), False, ""
-    except (RewriteError, RecursionError, OSError) as exc:
-        out.error, out.changed, out.diff = f"{source.rel}: {exc}", False, ""
+    except RecursionError as exc:
+        message = f"{source.rel}: too deeply nested to rewrite ({exc}); left untouched"
+        out.error, out.changed, out.diff = message, False, ""
+    except (RewriteError, OSError) as exc:
+        text = str(exc)  # a RewriteError names the file already
+        message = text if text.startswith(f"{source.rel}:") else f"{source.rel}: {text}"
+        out.error, out.changed, out.diff = message, False, ""
+    except Exception as exc:  # a codemod bug on one file must not end the run; nothing was written
+        message = f"{source.rel}: internal error, please report it: {type(exc).__name__}: {exc}"
+        out.error, out.changed, out.diff = message, False, ""
     return out
 
 
-def _process_python(source: SourceFile, mode: Mode, target: Target, out: FileOutcome) -> None:
+def _too_big(rel: str, size: int, max_bytes: int | None, what: str = "") -> None:
+    if max_bytes is not None and size > max_bytes:
+        message = (
+            f"{what}{size_text(size)}, over the limit of {size_text(max_bytes)}: skipped "
+            "(raise --max-bytes to include it)"
+        )
+        raise SourceError(rel, None, message)
+
+
+def _process_python(
+    source: SourceFile, mode: Mode, target: Target, out: FileOutcome, max_bytes: int | None
+) -> None:
     text = read_source(source.path)
+    if might_contain_legacy(text.text):
+        _too_big(source.rel, len(text.text.encode("utf-8", "surrogatepass")), max_bytes)
     if mode == "check" and target == "mlflow":
         known = quick.verdict(text.text)
         if known is not None:  # answered from an `ast` parse: no findings to count
             out.changed = known
             return
-    result = rewrite_module(text.text, source.rel, target)
+    try:
+        result = rewrite_module(text.text, source.rel, target)
+    except cst.ParserSyntaxError as exc:
+        out.error = _syntax_error(source.rel, exc, text.text)
+        return
     out.findings = result.findings
     out.changed = result.changed
     if not result.changed:
         return
+    if mode != "scan" and result.code.count("\f") < text.text.count("\f"):
+        # libcst drops a form feed that starts a module-level statement's line ("\fdef f():").
+        lost = re.search(r"^\f+[^\s#]", text.text, re.M)
+        line = len(re.findall(r"\r\n|\r|\n", text.text[: lost.start()])) + 1 if lost else None
+        message = "the rewrite would drop a form feed (a libcst limitation); left untouched"
+        raise SourceError(source.rel, line, message)
     if mode == "diff":
         out.diff = _diff(source.rel, text.text, result.code)
     elif mode == "write":
         write_atomic(source.path, encode(text, result.code))
 
 
-def _process_notebook(source: SourceFile, mode: Mode, target: Target, out: FileOutcome) -> None:
+def _process_notebook(
+    source: SourceFile, mode: Mode, target: Target, out: FileOutcome, max_bytes: int | None
+) -> None:
     notebook = read_notebook(source.path)
+    code = [c.source for c in notebook.cells if c.cell_type == "code"]
+    if any(might_contain_legacy(c) for c in code):
+        size = sum(len(c.encode("utf-8", "surrogatepass")) for c in code)
+        _too_big(source.rel, size, max_bytes, "code cells of ")
     changed: dict[int, str] = {}
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type != "code" or not is_python_cell(cell.source):
@@ -127,22 +212,29 @@ def _process_notebook(source: SourceFile, mode: Mode, target: Target, out: FileO
         try:
             result = rewrite_module(masked, where, target)
         except (cst.ParserSyntaxError, SyntaxError) as exc:
-            raise SourceError(source.path, None, _syntax_error(where, exc)) from None
+            raise SourceError(source.path, None, _syntax_error(where, exc, masked)) from None
+        except RewriteError as exc:  # too deeply nested: the message names the cell
+            raise SourceError(source.path, None, str(exc)) from None
+        except RecursionError as exc:
+            raise RecursionError(f"{exc}, in cell {index + 1}") from None
         out.findings.extend(result.findings)
         if result.changed:
+            if mode != "scan" and result.code.count("\f") < masked.count("\f"):
+                message = f"{where}: the rewrite would drop a form feed (a libcst limitation)"
+                raise SourceError(source.path, None, message + "; left untouched")
             changed[index] = restore(result.code)
     if not changed:
         return
     out.changed = True
     new = notebook.render(changed)
     if mode == "diff":
-        old = source.path.read_bytes().decode("utf-8")
+        old = notebook.raw.decode("utf-8")
         out.diff = _diff(source.rel, old, new.decode("utf-8"))
     elif mode == "write":
         write_atomic(source.path, new)
 
 
-def _work(item: tuple[SourceFile, Mode, Target]) -> FileOutcome:
+def _work(item: tuple[SourceFile, Mode, Target, int | None]) -> FileOutcome:
     return process(*item)
 
 
@@ -153,15 +245,17 @@ def rewrite_paths(
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
     jobs: int | None = None,
+    max_bytes: int | None = DEFAULT_MAX_BYTES,
 ) -> Iterator[FileOutcome]:
     """Rewrite every Python file and notebook under `roots`, yielding one outcome per file.
 
     `jobs` worker processes (default: all cores; 1 = in this process). Outcomes come in discovery
-    order. In "check" and "diff" modes nothing is written.
+    order. In "check" and "diff" modes nothing is written. Files over `max_bytes` that may hold
+    legacy calls are reported, not rewritten (None: no limit).
     """
     files = list(discover(roots, include, exclude))
     jobs = jobs or os.cpu_count() or 1
-    items = [(f, mode, target) for f in files]
+    items = [(f, mode, target, max_bytes) for f in files]
     if jobs == 1 or len(files) < 8:
         for item in items:
             yield _work(item)

@@ -41,6 +41,7 @@ from migrate.api import process
 from migrate.catalogue import ENTRIES, FIDELITIES, Fidelity, entry
 from migrate.findings import Finding
 from migrate.sources import (
+    DEFAULT_MAX_BYTES,
     SourceError,
     SourceFile,
     discover,
@@ -48,6 +49,7 @@ from migrate.sources import (
     mask_magics,
     read_notebook,
     read_source,
+    size_text,
 )
 from shims.names import is_valid, mlflow_name
 
@@ -73,7 +75,6 @@ __all__ = [
 SCHEMA_VERSION = "1.0"
 TOOL_NAME = "aml2mlflow"
 #: Files larger than this are reported as errors, not audited (`--max-bytes`).
-DEFAULT_MAX_BYTES = 1_000_000
 
 FailOn = Literal["never", "manual", "lossy", "any"]
 FAIL_ON: tuple[FailOn, ...] = ("never", "manual", "lossy", "any")
@@ -271,10 +272,6 @@ class AuditReport:
 # --------------------------------------------------------------------------------------------------
 
 
-def _size(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
-
-
 def _parse_error(source: SourceFile, text: str) -> AuditError:
     """Split one of `process`'s error strings into path, cell, line and message.
 
@@ -327,20 +324,21 @@ def _order(f: AuditFinding) -> tuple[int, int, int, bool]:
 def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAudit:
     """Audit one discovered file; never raises for a bad file (the result carries the error)."""
     out = FileAudit(str(source.root), source.rel, source.kind)
-    try:
-        size = source.path.stat().st_size
+    try:  # a notebook's limit is on its code cells (outputs can be large): `process` checks it
+        size = 0 if source.kind == "notebook" else source.path.stat().st_size
     except OSError as exc:
-        out.errors.append(_parse_error(source, str(SourceError(source.path, None, str(exc)))))
+        error = SourceError(source.path, None, f"cannot read: {exc.strerror or exc}")
+        out.errors.append(_parse_error(source, str(error)))
         return out
     if size > max_bytes:
         message = (
-            f"{_size(size)}, over the audit's limit of {_size(max_bytes)}: not audited "
+            f"{size_text(size)}, over the audit's limit of {size_text(max_bytes)}: not audited "
             "(raise --max-bytes to include it)"
         )
         out.errors.append(AuditError(out.root, out.path, None, None, message))
         return out
     try:
-        outcome = process(source, mode="scan")
+        outcome = process(source, mode="scan", max_bytes=max_bytes)
     except Exception as exc:  # a codemod bug on one file must not end the scan
         message = f"internal error in the codemod, please report it: {type(exc).__name__}: {exc}"
         out.errors.append(AuditError(out.root, out.path, None, None, message))

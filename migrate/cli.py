@@ -65,6 +65,12 @@ EXIT_CHANGES, EXIT_FAILED = 1, 3
     help="mlflow: native MLflow code. shim: only swap the legacy imports for `shims`.",
 )
 @tree_options
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Report legacy files larger than this instead of rewriting them (default 1000000).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code.")
 def rewrite(
     paths: tuple[Path, ...],
@@ -73,6 +79,7 @@ def rewrite(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     jobs: int | None,
+    max_bytes: int | None,
     quiet: bool,
 ) -> None:
     """Rewrite SDK v1 and Workbench logging in PATHS (files, folders, notebooks) to MLflow.
@@ -89,10 +96,17 @@ def rewrite(
       3  some file could not be processed (the others were)
     """
     from migrate.api import Mode, rewrite_paths
+    from migrate.sources import DEFAULT_MAX_BYTES
 
     run_mode: Mode = "diff" if mode == "diff" else "check" if mode == "check" else "write"
     outcomes = rewrite_paths(
-        list(paths), run_mode, "shim" if target == "shim" else "mlflow", include, exclude, jobs
+        list(paths),
+        run_mode,
+        "shim" if target == "shim" else "mlflow",
+        include,
+        exclude,
+        jobs,
+        max_bytes or DEFAULT_MAX_BYTES,
     )
     files = changed = rewritten = manual = 0
     errors: list[str] = []

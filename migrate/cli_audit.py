@@ -107,7 +107,9 @@ def audit(
     color = fmt == "text" and to_terminal
     text = render(report, cast(Format, fmt), color=color)
     if output is not None:
-        output.write_text(text, encoding="utf-8", newline="")
+        # surrogateescape: a file name that is not UTF-8 is written as its own bytes, as a
+        # terminal shows it, instead of failing the whole report
+        output.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
         if not quiet:
             s = report.summary()
             click.echo(

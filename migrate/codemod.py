@@ -38,6 +38,7 @@ from migrate.rules import Args, Context, Names, Rewrite, Rule, load
 from migrate.rules._layout import TAB, Where, comments, place
 from migrate.rules._shape import arg, call, literal_str
 from migrate.rules.lifecycle import active_or_new
+from migrate.sources import SourceError, check_nesting
 
 Target = Literal["mlflow", "shim"]
 
@@ -1477,9 +1478,17 @@ def _line_limit(lines: Sequence[str]) -> int:
 
 
 def rewrite_module(source: str, path: str = "<string>", target: Target = "mlflow") -> Result:
-    """Rewrite one module's source. Raises `cst.ParserSyntaxError` when it does not parse."""
+    """Rewrite one module's source.
+
+    Raises `cst.ParserSyntaxError` when it does not parse, and `RewriteError` when it nests too
+    deeply for libcst to parse safely or when the rewrite would break it.
+    """
     if not might_contain_legacy(source):
         return Result(source, source)
+    try:  # libcst's native parser crashes the process on very deep nesting: refuse it first
+        check_nesting(source, path)
+    except SourceError as exc:
+        raise RewriteError(str(exc)) from None
     # libcst drops a lone "\r" ending a file: keep it aside and put it back.
     tail = "\r" if source.endswith("\r") else ""
     body = source[: len(source) - len(tail)]

@@ -21,10 +21,13 @@ import ast
 from collections import Counter
 
 from migrate.detect import might_contain_legacy
+from migrate.sources import nesting_error
 
 # (module, name) of the legacy factories this module recognises, and the call each one needs.
 _RUN_MODULES = frozenset({"azureml.core", "azureml.core.run"})
 _LOGGER = ("azureml.logging", "get_azureml_logger")
+# Deeper than this, the codemod's recursion may give out before libcst's limit: defer to it.
+_DEEP = 100
 
 
 def _bindings(tree: ast.Module) -> Counter[str] | None:
@@ -61,10 +64,14 @@ def verdict(source: str) -> bool | None:
     """Whether the codemod (target mlflow) would change `source`; None when only it can tell."""
     if not might_contain_legacy(source):
         return False
+    if "\f" in source:
+        return None  # a form feed libcst may drop: the write refuses such files, ask the codemod
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None  # the codemod reports the error in its own words
+    if nesting_error(tree, _DEEP) is not None:
+        return None  # the codemod may refuse it (too deep to parse or rewrite): let it say so
     legacy_import = any(
         isinstance(node, (ast.Import, ast.ImportFrom))
         and (

@@ -17,6 +17,7 @@ Nothing here imports mlflow or libcst.
 
 from __future__ import annotations
 
+import ast
 import codecs
 import contextlib
 import io
@@ -26,12 +27,14 @@ import re
 import stat
 import tempfile
 import tokenize
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "MAX_NESTING",
     "SKIP_DIRS",
     "Cell",
     "GitIgnore",
@@ -39,6 +42,7 @@ __all__ = [
     "SourceError",
     "SourceFile",
     "Text",
+    "check_nesting",
     "decode_error_line",
     "decode_source",
     "discover",
@@ -49,6 +53,16 @@ __all__ = [
     "read_source",
     "write_atomic",
 ]
+
+
+# Larger files are reported, not parsed, by `rewrite` and `audit` unless told otherwise: libcst's
+# parse of a 5 MB module takes most of a minute and gigabytes, and such files are generated code.
+DEFAULT_MAX_BYTES = 1_000_000
+
+
+def size_text(n: int) -> str:
+    """A file size for messages: `5.0 MB`, `12,345 bytes`."""
+    return f"{n / 1_000_000:.1f} MB" if n >= 100_000 else f"{n:,} bytes"
 
 
 class SourceError(Exception):
@@ -275,12 +289,20 @@ def _is_ignored(rel: str, is_dir: bool, scopes: Sequence[_Scope]) -> bool:
     return False
 
 
-def _read_ignore_file(path: Path) -> GitIgnore | None:
+def _read_text_or_none(path: Path) -> str | None:
+    """A git bookkeeping file's text, or None when it is missing, unreadable or not a regular file
+    (a FIFO named `.gitignore` must not hang discovery)."""
     try:
-        data = path.read_bytes()
-    except OSError:
+        return _read_regular(path)[0].decode("utf-8", "surrogateescape")
+    except SourceError:
         return None
-    rules = GitIgnore.parse(data.decode("utf-8", "surrogateescape"))
+
+
+def _read_ignore_file(path: Path) -> GitIgnore | None:
+    text = _read_text_or_none(path)
+    if text is None:
+        return None
+    rules = GitIgnore.parse(text)
     return rules or None
 
 
@@ -289,18 +311,15 @@ def _git_dir(top: Path) -> Path | None:
     dot_git = top / ".git"
     if dot_git.is_dir():
         return dot_git
-    try:
-        first = dot_git.read_text("utf-8", "surrogateescape").splitlines()[0]
-    except (OSError, IndexError):
-        return None
+    text = _read_text_or_none(dot_git)
+    first = text.splitlines()[0] if text else ""
     if not first.startswith("gitdir:"):
         return None
     git_dir = top / first[len("gitdir:") :].strip()
-    try:
-        common = (git_dir / "commondir").read_text("utf-8", "surrogateescape").strip()
-    except OSError:
+    common = _read_text_or_none(git_dir / "commondir")
+    if common is None:
         return git_dir
-    return git_dir / common
+    return git_dir / common.strip()
 
 
 def _outer_scopes(root: Path) -> list[_Scope]:
@@ -355,11 +374,16 @@ _KINDS: dict[str, Literal["python", "notebook"]] = {".py": "python", ".ipynb": "
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to rewrite or audit: where it is, which root found it, and how to read it."""
+    """A file to rewrite or audit: where it is, which root found it, and how to read it.
+
+    `error` is set when discovery could not look inside a directory (`path` is then that
+    directory): the caller reports it as that path's error and the run goes on.
+    """
 
     path: Path
     root: Path
     kind: Literal["python", "notebook"]
+    error: str = ""
 
     @property
     def rel(self) -> str:
@@ -405,13 +429,21 @@ def _walk(root: Path, include: _Globs, exclude: _Globs) -> Iterator[SourceFile]:
     # Each frame: remaining entries of one directory, its path relative to root, its scopes.
     stack: list[tuple[Iterator[os.DirEntry[str]], str, list[_Scope]]] = []
 
-    def enter(folder: Path, rel_dir: str, scopes: list[_Scope]) -> None:
+    def enter(folder: Path, rel_dir: str, scopes: list[_Scope]) -> SourceFile | None:
+        """Push the folder's entries; a folder that cannot be listed comes back as an error."""
+        try:
+            entries = _list_dir(folder)
+        except SourceError as exc:
+            return SourceFile(folder, root, "python", exc.message)
         rules = _read_ignore_file(folder / ".gitignore")
         if rules is not None:
             scopes = [*scopes, _Scope(rules, len(rel_dir) + 1 if rel_dir else 0, "")]
-        stack.append((iter(_list_dir(folder)), rel_dir, scopes))
+        stack.append((iter(entries), rel_dir, scopes))
+        return None
 
-    enter(root, "", outer)
+    failed = enter(root, "", outer)
+    if failed is not None:
+        yield failed
     while stack:
         entries, rel_dir, scopes = stack[-1]
         entry = next(entries, None)
@@ -426,10 +458,18 @@ def _walk(root: Path, include: _Globs, exclude: _Globs) -> Iterator[SourceFile]:
                 or exclude.match(rel, True)
             ):
                 continue
-            enter(Path(entry.path), rel, scopes)
+            failed = enter(Path(entry.path), rel, scopes)
+            if failed is not None:
+                yield failed
             continue
         kind = _kind_of(entry.name)
-        if kind is None or not entry.is_file():  # is_file follows a symlink; dangling ones fail
+        if kind is None:
+            continue
+        try:
+            regular = entry.is_file()  # follows a symlink; a dangling one is no file
+        except OSError:  # a symlink loop (ELOOP): taken, so that reading it reports the error
+            regular = True
+        if not regular:  # directories, dangling links, and FIFOs, devices, sockets: never opened
             continue
         if _is_ignored(rel, False, scopes) or exclude.match(rel, False):
             continue
@@ -457,7 +497,10 @@ def discover(
 
     Roots are taken in the given order, each root's files sorted by path components (the order of
     `sorted()` on Paths); a file reached again (another root, a symlink) is skipped. Every root is
-    checked before anything is yielded: a missing one raises SourceError.
+    checked before anything is yielded: a missing one raises SourceError. A directory that cannot
+    be listed (no permission) does not stop the walk: it is yielded with `error` set. A symlink
+    loop named like a source file is yielded (reading it reports the loop); FIFOs, devices and
+    sockets met in a walk are skipped, never opened.
     """
     if isinstance(roots, (str, os.PathLike)):  # one root passed bare, not a list of characters
         roots = [roots]
@@ -531,12 +574,18 @@ def decode_error_line(data: bytes, encoding: str, exc: UnicodeDecodeError) -> in
 def decode_source(data: bytes, path: Path | str = "<bytes>", mode: int = 0o644) -> Text:
     """Decode Python source bytes as the interpreter would (PEP 263, BOM; default UTF-8).
 
-    Raises SourceError for a NUL byte ("binary file"), an unknown or non-ASCII-compatible
-    encoding, a BOM that contradicts the cookie, undecodable bytes (with their line), and the
-    rare codec whose decoding does not re-encode to the same bytes: a file is accepted only if
-    `encode(text, text.text)` gives back `data` exactly.
+    Raises SourceError for UTF-16 or UTF-32 text (by its BOM), a NUL byte ("binary file"), an
+    unknown or non-ASCII-compatible encoding, a BOM that contradicts the cookie, undecodable bytes
+    (with their line), and the rare codec whose decoding does not re-encode to the same bytes: a
+    file is accepted only if `encode(text, text.text)` gives back `data` exactly.
     """
     path = Path(path)
+    wide = [codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE]
+    for mark in wide:  # UTF-32 first: its little-endian BOM starts with UTF-16's
+        if data.startswith(mark):
+            name = "UTF-32" if len(mark) == 4 else "UTF-16"
+            message = f"{name} text: Python source must be UTF-8 or an ASCII-compatible encoding"
+            raise SourceError(path, None, message)
     if b"\x00" in data:
         raise SourceError(path, None, "binary file")
     bom = data.startswith(codecs.BOM_UTF8)
@@ -585,14 +634,98 @@ def decode_source(data: bytes, path: Path | str = "<bytes>", mode: int = 0o644) 
     return Text(text, encoding, bom, first.group() if first else "\n", mode, path)
 
 
-def read_source(path: Path) -> Text:
-    """Read a Python source file (see `decode_source`); OS errors become SourceError."""
-    path = Path(path)
+def _read_regular(path: Path) -> tuple[bytes, int]:
+    """The bytes and permission bits of the regular file at `path`; SourceError for anything else.
+
+    The file is opened without blocking and checked on the open descriptor, so a FIFO, device or
+    socket named like a source file is refused at once instead of hanging the run (a FIFO blocks
+    until a writer comes) or reading forever (/dev/zero).
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        data = path.read_bytes()
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        fd = os.open(path, flags)
     except OSError as exc:
-        raise SourceError(path, None, exc.strerror or str(exc)) from None
+        raise SourceError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kinds = (
+                (stat.S_ISFIFO, "a FIFO"),
+                (stat.S_ISDIR, "a directory"),
+                (stat.S_ISSOCK, "a socket"),
+            )
+            kind = next((name for test, name in kinds if test(st.st_mode)), "a device")
+            raise SourceError(path, None, f"not a regular file ({kind}); left untouched")
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)  # a regular file: ordinary reads from here on
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks), stat.S_IMODE(st.st_mode)
+    except OSError as exc:
+        raise SourceError(path, None, f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+
+
+#: Nesting beyond which a module is not handed to libcst. Its native parser overflows the C stack
+#: (SIGSEGV: the whole process dies) or runs for minutes on chains of several thousand levels, which
+#: Python's parser may accept (`a and b and ...` is one flat node for `ast`); the codemod's own
+#: visitors give up (RecursionError) after a few hundred levels anyway.
+MAX_NESTING = 1000
+
+
+def check_nesting(text: str, path: Path | str = "<string>") -> None:
+    """Raise SourceError when `text` is nested too deeply to be parsed safely by libcst.
+
+    Python's own parser speaks first: it refuses more than 200 nested brackets or 100 indentation
+    levels (reported as `cannot parse: too many ...` with the line) and gives up cleanly on deeper
+    expression chains. What it accepts is measured, counting each operand of an `and` / `or` chain
+    as a level (libcst nests them; `ast` keeps them flat). Other syntax errors are left for the
+    caller's parser to report in its own words. Nothing is executed: `ast.parse` only parses.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings about the user's code are not ours
+            tree = ast.parse(text)
+    except SyntaxError as exc:
+        if exc.msg.startswith("too many"):  # nested parentheses, levels of indentation
+            raise SourceError(path, exc.lineno, f"cannot parse: {exc.msg}") from None
+        return
+    except (RecursionError, MemoryError) as exc:
+        reason = str(exc) or type(exc).__name__
+        message = f"too deeply nested to parse safely (Python's parser: {reason}); left untouched"
+        raise SourceError(path, None, message) from None
+    except ValueError:  # NUL bytes: decode_source refuses them before this is called
+        return
+    too_deep = nesting_error(tree)
+    if too_deep is not None:
+        raise SourceError(path, *too_deep)
+
+
+def nesting_error(tree: ast.AST, limit: int = MAX_NESTING) -> tuple[int | None, str] | None:
+    """(line, message) when a parsed module nests deeper than `limit` (default: deeper than
+    libcst parses safely), else None."""
+    stack: list[tuple[ast.AST, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        depth += len(node.values) - 1 if isinstance(node, ast.BoolOp) else 1
+        if depth > limit:
+            line = getattr(node, "lineno", None)
+            message = f"nested more than {limit} levels deep: too deep to parse safely"
+            return line, message + "; left untouched"
+        stack.extend((child, depth) for child in ast.iter_child_nodes(node))
+    return None
+
+
+def read_source(path: Path) -> Text:
+    """Read a Python source file (see `decode_source`); OS errors become SourceError.
+
+    Only regular files are read (see `_read_regular`): a FIFO or device is refused, never opened
+    for a blocking read.
+    """
+    path = Path(path)
+    data, mode = _read_regular(path)
     return decode_source(data, path, mode)
 
 
@@ -867,10 +1000,7 @@ def read_notebook(path: Path) -> Notebook:
     named as such), or a cell whose `source` is neither a string nor a list of strings.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(path, None, exc.strerror or str(exc)) from None
+    raw = _read_regular(path)[0]
     body = raw[len(codecs.BOM_UTF8) :] if raw.startswith(codecs.BOM_UTF8) else raw
     try:
         text = body.decode("utf-8")
@@ -893,7 +1023,7 @@ def read_notebook(path: Path) -> Notebook:
     cells: list[Cell] = []
     for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
-            raise SourceError(path, None, f"cell {index} has no cell_type")
+            raise SourceError(path, None, f"cell {index + 1} has no cell_type")
         source = cell.get("source", "")
         if isinstance(source, list) and all(isinstance(s, str) for s in source):
             source = "".join(source)

@@ -475,7 +475,11 @@ def test_text_is_grouped_by_file_one_line_per_finding_summary_last(combined: Aud
     text = render(combined, "text")
     assert "\x1b[" not in text
     lines = text.splitlines()
-    entries = [line for line in lines if re.match(r"  (\[cell \d+\])?(\d+:\d+|\d+|-) ", line)]
+    entries = [
+        line
+        for line in lines
+        if re.match(r"  (\[cell \d+\]:)?(\d+:\d+|\d+|-) |  \[cell \d+\] ", line)
+    ]
     assert len(entries) == len(combined.findings) + len(combined.errors)
     assert lines.index("Summary") > max(lines.index(e) for e in entries)
     headers = [line for line in lines if line and not line.startswith(" ") and line != "Summary"]

@@ -221,3 +221,40 @@ def test_console_script_and_help_documents_exit_codes() -> None:
     for line in ("0  nothing to do", "1  --check", "2  usage error", "3  some file"):
         assert line in out.stdout
     assert cli("rewrite")[0] == 2  # no PATH: a usage error
+
+
+def test_files_over_max_bytes_are_reported_and_left_alone(tmp_path: Path) -> None:
+    big = tmp_path / "big.py"
+    big.write_text(LEGACY + "".join(f"x{i} = {i}\n" for i in range(200)))
+    plain = tmp_path / "plain.py"
+    plain.write_text("".join(f"y{i} = {i}\n" for i in range(400)))  # big, but nothing legacy
+    before = big.read_bytes()
+    size = len(before)
+    for mode in ("--check", "--diff", None):
+        code, out, err = cli(
+            "rewrite", *([mode] if mode else []), "--max-bytes", "1000", str(tmp_path)
+        )
+        assert code == 3, err
+        assert f"error: big.py: {size:,} bytes, over the limit of 1,000 bytes: skipped" in err
+        assert "plain.py" not in err and out == ""
+        assert big.read_bytes() == before
+    code, _, err = cli("rewrite", "--max-bytes", str(size), str(tmp_path))
+    assert code == 0, err
+    assert "import mlflow" in big.read_text()
+
+
+def test_a_notebook_is_limited_by_its_code_not_its_outputs(tmp_path: Path) -> None:
+    cell = {"cell_type": "code", "metadata": {}, "execution_count": 1, "source": LEGACY}
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": "x" * 5000}]
+    notebook = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "big_outputs.ipynb"
+    path.write_text(json.dumps(notebook))
+    code, _, err = cli("rewrite", "--max-bytes", "1000", str(tmp_path))
+    assert code == 0, err
+    assert "mlflow.log_metric" in path.read_text()
+    code, _, err = cli("rewrite", "--max-bytes", "100", str(tmp_path))
+    assert code == 0, err  # nothing legacy is left in it: no limit applies
+    path.write_text(json.dumps(notebook))
+    code, _, err = cli("rewrite", "--max-bytes", "100", str(tmp_path))
+    size = len(LEGACY.encode())
+    assert code == 3 and f"code cells of {size} bytes, over the limit of 100 bytes: skipped" in err

@@ -729,7 +729,7 @@ BAD_NOTEBOOKS = {
     "not an object": (b"[1, 2]", 1, "no 'cells' list"),
     "nbformat 3": (b'{"nbformat": 3, "worksheets": []}', 1, "nbformat 3 notebook"),
     "not utf-8": (b'{\n "cells": [\n  "\xe9"]}', 3, "not UTF-8"),
-    "cell without type": (b'{"cells": [{"source": ""}]}', None, "cell 0 has no cell_type"),
+    "cell without type": (b'{"cells": [{"source": ""}]}', None, "cell 1 has no cell_type"),
     "source not text": (b'{"cells": [{"cell_type": "code", "source": 3}]}', None, "not text"),
 }
 

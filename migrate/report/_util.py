@@ -32,7 +32,15 @@ def shown_path(root: str, path: str) -> str:
 
 
 def cell_note(item: AuditFinding | AuditError) -> str:
-    return f"[cell {item.cell}]" if item.cell is not None else ""
+    """`[cell N]:`, the prefix of a line number in a notebook (as the codemod's messages write it)."""
+    return f"[cell {item.cell}]:" if item.cell is not None else ""
+
+
+def error_where(error: AuditError, missing: str) -> str:
+    """Where an error is: `[cell N]:L`, `L`, `[cell N]`, or `missing` when nothing is known."""
+    if error.line is not None:
+        return f"{cell_note(error)}{error.line}"
+    return f"[cell {error.cell}]" if error.cell is not None else missing
 
 
 def files_with_something(files: list[FileAudit]) -> list[FileAudit]:

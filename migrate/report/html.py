@@ -19,7 +19,7 @@ import html
 import io
 
 from migrate.audit import TOOL_NAME, AuditReport, Summary
-from migrate.report._util import cell_note, percent, shown_path
+from migrate.report._util import cell_note, error_where, percent, shown_path
 
 _COLOURS = {"exact": "#2e7d32", "lossy": "#e0a100", "manual": "#c62828"}
 _RANK = {"exact": 0, "lossy": 1, "manual": 2}
@@ -213,7 +213,7 @@ def render(report: AuditReport) -> str:
     if errors:
         rows = "".join(
             f"<tr><td><code>{_e(shown_path(e.root, e.path))}</code></td>"
-            f"<td>{_e(cell_note(e))}{_e(e.line if e.line is not None else '')}</td>"
+            f"<td>{_e(error_where(e, ''))}</td>"
             f"<td>{_e(e.message)}</td></tr>"
             for e in errors
         )

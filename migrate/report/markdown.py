@@ -10,7 +10,14 @@ from __future__ import annotations
 import re
 
 from migrate.audit import AuditReport, Summary
-from migrate.report._util import cell_note, files_with_something, one_line, percent, shown_path
+from migrate.report._util import (
+    cell_note,
+    error_where,
+    files_with_something,
+    one_line,
+    percent,
+    shown_path,
+)
 
 
 def code(text: str, limit: int = 0) -> str:
@@ -104,7 +111,7 @@ def render(report: AuditReport) -> str:
     if errors:
         out += ["### Could not be audited", "", "| file | line | problem |", "|---|---|---|"]
         for e in errors:
-            line = f"{cell_note(e)}{e.line}" if e.line is not None else cell_note(e) or "—"
+            line = error_where(e, "—")
             out.append(f"| {code(shown_path(e.root, e.path))} | {line} | {plain(e.message)} |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -36,7 +36,8 @@ def _location(root: str, path: str, base: Path) -> dict[str, Any]:
         rel = file.relative_to(base)
     except ValueError:
         return {"uri": file.as_uri()}
-    return {"uri": quote(rel.as_posix()), "uriBaseId": "%SRCROOT%"}
+    # A file name that is not valid UTF-8 holds surrogate escapes: percent-encode its raw bytes.
+    return {"uri": quote(os.fsencode(rel.as_posix())), "uriBaseId": "%SRCROOT%"}
 
 
 def _rule(rule_id: str) -> dict[str, Any]:

@@ -14,7 +14,14 @@ from typing import Any
 import click
 
 from migrate.audit import AuditReport, Summary
-from migrate.report._util import cell_note, files_with_something, one_line, percent, shown_path
+from migrate.report._util import (
+    cell_note,
+    error_where,
+    files_with_something,
+    one_line,
+    percent,
+    shown_path,
+)
 
 _COLOURS = {"exact": "green", "lossy": "yellow", "manual": "red"}
 
@@ -35,7 +42,7 @@ def render(report: AuditReport, color: bool = False) -> str:
     for file in files_with_something(report.files):
         lines.append(style(shown_path(file.root, file.path), bold=True))
         for e in file.errors:
-            where = f"{cell_note(e)}{e.line if e.line is not None else '-'}"
+            where = error_where(e, "-")
             lines.append(
                 f"  {where:<9} {style('error ', fg='red', bold=True)} {one_line(e.message)}"
             )

@@ -74,7 +74,7 @@ __all__ = [
 #: when fields are added, the major number when a field changes or goes.
 SCHEMA_VERSION = "1.0"
 TOOL_NAME = "aml2mlflow"
-#: Files larger than this are reported as errors, not audited (`--max-bytes`).
+
 
 FailOn = Literal["never", "manual", "lossy", "any"]
 FAIL_ON: tuple[FailOn, ...] = ("never", "manual", "lossy", "any")

@@ -121,8 +121,9 @@ ENTRIES: tuple[Entry, ...] = (
         "MlflowClient.log_batch(run_id, metrics=[Metric(name, v, ts, step=i)...])",
         "exact",
         "The list becomes one metric history with steps 0..n-1, sent in batches within MLflow's "
-        "request limits; a call in a loop continues the steps of the calls before it (the "
-        "rewrite reads the metric's history length first).",
+        "request limits; a call in a loop or a function, or under a computed name, continues "
+        "the steps of the calls before it (the rewrite reads the metric's history length "
+        "first). Two module-level calls for one literal name both start at step 0.",
         "metrics",
         "Run.log_list",
     ),

@@ -36,7 +36,7 @@ from migrate.detect import Kind, Resolver, Scope, might_contain_legacy, shadowed
 from migrate.findings import Finding
 from migrate.rules import Args, Context, Names, Rewrite, Rule, load
 from migrate.rules._layout import TAB, Where, comments, place
-from migrate.rules._shape import arg, call, literal_str
+from migrate.rules._shape import arg, call, literal_str, string
 from migrate.rules.lifecycle import active_or_new
 from migrate.sources import SourceError, check_nesting
 
@@ -291,6 +291,7 @@ class _Rewriter(_BodyEditor):
         self.statement_calls: set[int] = set()  # calls that are a whole statement
         self.waited: set[int] = set()  # expressions `.wait()` is called on directly
         self.called: set[int] = set()  # the `func` of every call
+        self.receivers: set[int] = set()  # what a method is called on (`x` in `x.m()`)
         # Runs ended by a statement (`run.complete()`): (receiver code, block id, function id).
         self.ended: list[tuple[str, int, int]] = []
         self.set_attrs: set[int] = set()  # `run.display_name` / `run.description` being assigned
@@ -363,9 +364,6 @@ class _Rewriter(_BodyEditor):
         self.classes.pop()
         self.frames.pop()
         return self._attach_above(updated_node)
-
-    def visit_For(self, node: cst.For) -> None:
-        self.loops[-1] += 1
 
     def leave_For(
         self, original_node: cst.For, updated_node: cst.For
@@ -474,10 +472,6 @@ class _Rewriter(_BodyEditor):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         self.loose.add(id(node.value))
-
-    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None:
-            self.loose.add(id(node.value))
 
     def visit_Expr(self, node: cst.Expr) -> None:
         self.loose.add(id(node.value))
@@ -785,6 +779,8 @@ class _Rewriter(_BodyEditor):
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
         self.called.add(id(func))
+        if isinstance(func, cst.Attribute):
+            self.receivers.add(id(func.value))
         if isinstance(func, cst.Attribute) and func.attr.value == "wait" and not node.args:
             self.waited.add(id(func.value))
 
@@ -920,23 +916,66 @@ class _Rewriter(_BodyEditor):
             "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
         )
 
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        target = node.target
-        if isinstance(target, cst.Attribute) and target.attr.value in _RUN_FIELDS:
+    def _written(self, target: cst.BaseExpression) -> None:
+        """Mark the run fields an assignment, `del` or loop writes (never rewritten as reads)."""
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._written(element.value)
+        elif isinstance(target, cst.StarredElement):
+            self._written(target.value)
+        elif isinstance(target, cst.Attribute) and target.attr.value in _RUN_FIELDS:
             self.set_attrs.add(id(target))
+
+    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+        self._written(node.target)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._written(node.target)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
+            self.loose.add(id(node.value))
+        self._written(node.target)
+
+    def visit_Del(self, node: cst.Del) -> None:
+        self._written(node.target)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.loops[-1] += 1
+        self._written(node.target)
+
+    def _odd_write(self, node: cst.CSTNode, targets: Sequence[cst.BaseExpression]) -> None:
+        """Report a run field written other than by `run.<field> = value` alone (manual)."""
+        for target in targets:
+            for attr in _attributes(target):
+                if id(attr) in self.set_attrs and self.kind(attr.value) == "run":
+                    detail = (
+                        f"Write it on its own line as `run.{attr.attr.value} = value`, which "
+                        "the tool converts; mlflow.ActiveRun has no such field."
+                    )
+                    api = f"Run.{attr.attr.value}"
+                    self.report(node, api, "run-member", None, detail, fidelity="manual")
+
+    def leave_AugAssign(
+        self, original_node: cst.AugAssign, updated_node: cst.AugAssign
+    ) -> cst.AugAssign:
+        self._odd_write(original_node, [original_node.target])
+        return updated_node
 
     def leave_Assign(
         self, original_node: cst.Assign, updated_node: cst.Assign
     ) -> cst.BaseSmallStatement:
         """`run.display_name = x` / `run.description = x`: the MLflow run name / note tag."""
+        for t in original_node.targets:  # a name bound anew: whatever ended before is not it
+            code = self.module.code_for_node(t.target)
+            self.ended = [e for e in self.ended if e[0] != code]
         target = original_node.targets[0].target
-        if (
-            self.target != "mlflow"
-            or len(original_node.targets) != 1
-            or id(target) not in self.set_attrs
-            or not isinstance(target, cst.Attribute)
-            or self.kind(target.value) != "run"
-        ):
+        if self.target != "mlflow":
+            return updated_node
+        if len(original_node.targets) != 1 or not isinstance(target, cst.Attribute):
+            self._odd_write(original_node, [t.target for t in original_node.targets])
+            return updated_node
+        if id(target) not in self.set_attrs or self.kind(target.value) != "run":
             return updated_node
         field_name = target.attr.value
         api = f"Run.{field_name}"
@@ -950,9 +989,10 @@ class _Rewriter(_BodyEditor):
         self.needs.add("mlflow")
         tag = cst.SimpleString(f'"{_RUN_FIELDS[field_name]}"')
         set_tag = cst.Attribute(cst.Name(self.names.module("mlflow")), cst.Name("set_tag"))
-        node = cst.Expr(
-            call(set_tag, arg(tag), arg(updated_node.value)), semicolon=updated_node.semicolon
-        )
+        value = updated_node.value
+        if field_name == "description" and isinstance(value, cst.Name) and value.value == "None":
+            value = string("")  # Azure ML cleared the description; MLflow would store "None"
+        node = cst.Expr(call(set_tag, arg(tag), arg(value)), semicolon=updated_node.semicolon)
         self.report(original_node, api, f"run-{field_name.replace('_', '-')}", node)
         return node
 
@@ -1009,7 +1049,14 @@ class _Rewriter(_BodyEditor):
         method used as a value (`partial(run.log, "loss")`, `callback=run.log`): left as it is,
         it would raise AttributeError on plain MLflow.
         """
-        if member in _NO_FORM:
+        if member == "parent":
+            if id(node) in self.receivers:
+                return  # `run.parent.log(...)`: the call is reported (run-attached)
+            detail = (
+                "mlflow.ActiveRun has no 'parent': the parent's id is the tag mlflow.parentRunId "
+                "(mlflow.get_run(run.info.run_id).data.tags['mlflow.parentRunId'])."
+            )
+        elif member in _NO_FORM:
             detail = f"mlflow.ActiveRun has no '{member}'."
         elif id(node) not in self.called and (
             ("run", member) in self.rules or ("run", member) in MANUAL
@@ -1065,6 +1112,17 @@ _NO_FORM = frozenset(
         "output_datasets",
     }
 )  # fmt: skip
+
+
+def _attributes(target: cst.BaseExpression) -> list[cst.Attribute]:
+    """The attributes an assignment target writes (`a.b`, `(a.b, c)`, `[*a.b]`)."""
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [a for e in target.elements for a in _attributes(e.value)]
+    if isinstance(target, cst.StarredElement):
+        return _attributes(target.value)
+    return [target] if isinstance(target, cst.Attribute) else []
+
+
 # Run fields that are MLflow tags: the display name is the run name, the description its note.
 _RUN_FIELDS = {"display_name": "mlflow.runName", "description": "mlflow.note.content"}
 
@@ -1099,6 +1157,16 @@ def _kept_result(done: Rewrite) -> Rewrite:
     """
     if not isinstance(done.node, cst.Call):
         return done
+    func = done.node.func
+    if isinstance(func, cst.Attribute) and func.attr.value == "log_batch":
+        # Its steps continue from the stored history, which an asynchronous batch before it
+        # may not have reached yet: a batch is logged synchronously, so nothing to wait on.
+        detail = (
+            "Its result is kept to wait on, but a list is logged as one synchronous batch in "
+            "MLflow (its steps continue from the stored history): log it as a statement and "
+            "drop the .wait()."
+        )
+        return Rewrite(None, "unsupported-call", detail)
     node = done.node.with_changes(args=[*done.node.args, arg(cst.Name("False"), "synchronous")])
     note = "Its result is kept, so it is logged with synchronous=False: .wait() on it still works."
     return replace(done, node=node, detail=" ".join(p for p in (done.detail, note) if p))

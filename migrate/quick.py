@@ -23,7 +23,7 @@ from collections import Counter
 from migrate.detect import might_contain_legacy
 from migrate.sources import nesting_error
 
-# (module, name) of the legacy factories this module recognises, and the call each one needs.
+# Where `Run` is imported from, and the Workbench factory's (module, name).
 _RUN_MODULES = frozenset({"azureml.core", "azureml.core.run"})
 _LOGGER = ("azureml.logging", "get_azureml_logger")
 # Deeper than this, the codemod's recursion may give out before libcst's limit: defer to it.

@@ -46,8 +46,10 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
     if parts is None:
         return name, ""
     texts = [p for p in parts if isinstance(p, str)]
-    if all(mlflow_name(_SENTINEL + t + _SENTINEL) == _SENTINEL + t + _SENTINEL for t in texts):
-        return name, ""  # every literal part is valid: nothing to map
+    if all(
+        mlflow_name(_SENTINEL + t + _SENTINEL) == _SENTINEL + t + _SENTINEL for t in texts
+    ) and all(mlflow_name(whole) == whole for whole in _wholes(parts)):
+        return name, ""  # valid inside and at both ends, for plain values: nothing to map
     source = _EMPTY.code_for_node(name)
     mapped = _mapped_parts(parts)
     if mapped is None or (isinstance(name, cst.BinaryOperation) and not _plain_concat(name)):
@@ -130,6 +132,11 @@ def _plain_concat(node: cst.BaseExpression) -> bool:
     return not isinstance(node, cst.ConcatenatedString)
 
 
+def _wholes(parts: list[Part]) -> list[str]:
+    """The whole name with each sample standing for every value part."""
+    return ["".join(p if isinstance(p, str) else sample for p in parts) for sample in _SAMPLES]
+
+
 def _mapped_parts(parts: list[Part]) -> list[Part] | None:
     """Each literal part as the shim would map it within the whole name, checked on samples."""
     mapped: list[Part] = []
@@ -189,11 +196,11 @@ def _replace_literals(node: cst.BaseExpression, texts: list[str]) -> cst.BaseExp
         if literal_str(right) == "" and literal_str(node.right) != "":
             return left  # `x + ")"` became `x + ""`: just `x`
         return node.with_changes(left=left, right=right)
-    if isinstance(node, cst.FormattedString):
+    if isinstance(node, cst.FormattedString) and _name_parts(node) is not None:
         new = node.visit(_Texts(texts))
         assert isinstance(new, cst.BaseExpression)
         return new
-    return node
+    return node  # a value (an f-string `_name_parts` does not split is one too)
 
 
 def _join(*parts: str) -> str:
@@ -236,14 +243,25 @@ def run_log(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
 
 
 def batch(ctx: Context, name: cst.BaseExpression, values: cst.BaseExpression) -> cst.Call:
-    """One `log_batch` request (MLflow splits it within its limits) with steps 0..n-1."""
+    """One `log_batch` request (MLflow splits it within its limits) with the name's next steps.
+
+    Azure ML (and the shim) continue a name's steps from call to call. A call that may run more
+    than once (in a loop, in a function) or under a computed name starts at the length of the
+    name's stored history (one small read); a literal name logged once at module level starts
+    at 0, which reads better. Two module-level calls for one literal name would restart at 0:
+    the catalogue row says so.
+    """
     step, item = ctx.fresh("step"), ctx.fresh("value")
-    # In a loop each call continues the steps of the calls before it, as in Azure ML (and the
-    # shim); steps 0..n-1 on every call would put several values at each step.
+    once = (
+        not ctx.in_loop
+        and ctx.scope is not None
+        and ctx.scope is ctx.resolver.facts.module
+        and literal_str(name) is not None
+    )
     start = (
-        ", len(MLFLOW.MlflowClient().get_metric_history(MLFLOW.active_run().info.run_id, NAME))"
-        if ctx.in_loop
-        else ""
+        ""
+        if once
+        else ", len(MLFLOW.MlflowClient().get_metric_history(MLFLOW.active_run().info.run_id, NAME))"
     )
     template = (
         "MLFLOW.MlflowClient().log_batch(MLFLOW.active_run().info.run_id, metrics=["

@@ -7,8 +7,11 @@ script its configuration lists, each with that configuration's settings. The con
 `migrate.verify.read_config`; the schema is in the command's help. Scripts are named by their path
 relative to DIR, in the output too.
 
+A folder under DIR that cannot be listed (no permission) is reported as an error on stderr (and
+under "errors" with --json); the scripts found elsewhere are still verified, and the exit code is 3.
+
 Exit codes: 0 equivalent, 1 some difference, 2 usage error (an invalid configuration too), 3 some
-script could not be run.
+script could not be run or some folder could not be listed.
 """
 
 from __future__ import annotations
@@ -111,9 +114,8 @@ def verify(
           args: ["--epochs", "1"]
 
     Exit 0 when equivalent, 1 when they differ, 2 on a usage error or an invalid configuration,
-    3 when a script could not be run.
+    3 when a script could not be run or a folder under TARGET could not be listed.
     """
-    from migrate.sources import SourceError
     from migrate.verify import (
         CONFIG_NAMES,
         ConfigError,
@@ -128,6 +130,7 @@ def verify(
     # (script, its name in the output or None for the path itself, its settings)
     jobs: list[tuple[Path, str | None, ScriptConfig]] = []
     skipped: list[tuple[str, str]] = []
+    unlisted: list[str] = []  # folders under a directory TARGET that could not be listed
     config_path: Path | None = None
     if target.is_dir():
         if args:
@@ -139,11 +142,7 @@ def verify(
             config_path, config = read_config(target)
         except ConfigError as exc:
             raise click.UsageError(str(exc)) from None
-        try:
-            found = legacy_scripts(target)
-        except SourceError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(3)
+        found, unlisted = legacy_scripts(target)
         # in discovery order (path components sorted); scripts only listed in the config too
         for rel in sorted(set(found) | set(config), key=lambda r: r.split("/")):
             entry = config.get(rel, ScriptConfig())
@@ -151,7 +150,7 @@ def verify(
                 skipped.append((rel, entry.skip))
             else:
                 jobs.append((target / rel, rel, entry))
-        if not jobs:
+        if not jobs and not unlisted:  # (with unlisted folders, scripts may be in them: exit 3)
             raise click.UsageError(f"no legacy script to verify in {target}")
     elif target.suffix != ".py":
         raise click.UsageError(f"{target} is not a Python script or a directory")
@@ -175,7 +174,7 @@ def verify(
         verdicts.append(verdict)
         if not as_json:
             click.echo(_render(verdict) + "\n")
-    code = _code(verdicts)
+    code = 3 if unlisted else _code(verdicts)
     if as_json:
         data: dict[str, Any]
         if target.is_dir():
@@ -184,6 +183,7 @@ def verify(
                 "config": config_path.name if config_path else None,
                 "scripts": [v.as_dict() for v in verdicts],
                 "skipped": [{"script": n, "reason": r} for n, r in skipped],
+                "errors": unlisted,
             }
         else:
             data = verdicts[0].as_dict()
@@ -198,5 +198,7 @@ def verify(
                 f"{len(verdicts)} script(s): {same} equivalent, "
                 f"{len(verdicts) - same - broken} different, {broken} could not be run"
             )
+    for message in unlisted:
+        click.echo(f"error: {message}", err=True)
     sys.stdout.flush()
     sys.exit(code)

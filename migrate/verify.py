@@ -5,14 +5,14 @@
 The legacy script runs unchanged under the shim (`python -m shims script args`) and its rewrite
 (`migrate.api.rewrite_source`) runs with plain `python`, each in its own temporary copy of the
 script's folder (the user's files are never modified; `outputs/`, `mlruns/`, `mlflow.db`, `.git`,
-virtualenvs and caches are not copied), against the same tracking store (a temporary sqlite store
-unless `tracking_uri` is given), in the experiments `verify-legacy` and `verify-rewritten`. The
-rewrite runs with `azureml` and `shims` made unimportable, so it proves it needs neither (unless
-sites the codemod leaves to a person keep a legacy import: then the rewrite runs under the shim too,
-which answers for those sites only, and a note says so). Both
-processes run at the same time; each tags its runs `aml2mlflow.verify=<token>` through MLflow's
-`MLFLOW_RUN_CONTEXT` (which the shim honours too), so the runs are found in whatever experiment the
-script chose and are never confused with other runs of a shared store.
+virtualenvs and caches are not copied, nor what this user may not read: a `copy` note names it),
+against the same tracking store (a temporary sqlite store unless `tracking_uri` is given), in the
+experiments `verify-legacy` and `verify-rewritten`. The rewrite runs with `azureml` and `shims`
+made unimportable, so it proves it needs neither (unless sites the codemod leaves to a person keep a
+legacy import: then the rewrite runs under the shim too, which answers for those sites only, and a
+note says so). Both processes run at the same time; each tags its runs `aml2mlflow.verify=<token>`
+through MLflow's `MLFLOW_RUN_CONTEXT` (which the shim honours too), so the runs are found in
+whatever experiment the script chose and are never confused with other runs of a shared store.
 
 Then the two top-level runs, and their nested runs matched by run name, are compared:
 
@@ -57,15 +57,17 @@ A script that cannot be run (the rewrite does not parse, a process times out, or
 without making a run) gives a verdict with `error` set and the process's stderr tail.
 
 A directory (`aml2mlflow verify DIR`) is verified script by script: `legacy_scripts` walks it as
-`rewrite` does (`migrate.sources.discover`) and keeps the scripts whose rewrite finds something;
-`read_config` reads DIR's `aml2mlflow-verify.toml` or `.yaml`/`.yml` (one schema, `ScriptConfig`
-per script path: args, skip and per-script comparison options).
+`rewrite` does (`migrate.sources.discover`) and keeps the scripts whose rewrite finds something (a
+folder it cannot list comes back as an error of its own, never as a script); `read_config` reads
+DIR's `aml2mlflow-verify.toml` or `.yaml`/`.yml` (one schema, `ScriptConfig` per script path: args,
+skip and per-script comparison options).
 """
 
 from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import hashlib
 import importlib.util
 import json
@@ -117,7 +119,7 @@ TOKEN_TAG = "aml2mlflow.verify"
 class Difference:
     """One thing that differs (or, in `Verdict.notes`, differs only in a known, explained way)."""
 
-    kind: str  # run, exit, status, metric, param, tag, artifact, rewrite
+    kind: str  # run, exit, status, metric, param, tag, artifact, rewrite, copy
     key: str  # the metric/param/tag key or artifact path; nested runs as "<run name>: key"
     legacy: str
     rewritten: str
@@ -254,8 +256,15 @@ def _repo_root() -> str:
     return str(Path(spec.origin).resolve().parent.parent)
 
 
-def _copy_folder(src: Path, dest: Path) -> None:
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
+def _copy_folder(src: Path, dest: Path) -> list[tuple[str, str]]:
+    """Copy the script's folder; what could not be copied (a file or folder this user may not
+    read) is left out, and returned as (path relative to `src`, why)."""
+    try:
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns(*NOT_COPIED), symlinks=True)
+    except shutil.Error as exc:
+        failed = {Path(str(source)): str(why) for source, _, why in exc.args[0]}
+        return sorted((p.relative_to(src).as_posix(), why) for p, why in failed.items())
+    return []
 
 
 def _blocker(folder: Path) -> Path:
@@ -325,8 +334,29 @@ def _children(client: Any, parent: Any) -> list[Any]:
     )
 
 
-# The name MLflow gives a run started without one (`mlflow.utils.name_utils`): "bold-fox-123".
-_GENERATED_NAME = re.compile(r"^[a-z]+-[a-z]+-\d+$")
+def _is_generated_name(name: str) -> bool:
+    """Whether `name` is one MLflow makes up for a run started without one
+    (`mlflow.utils.name_utils._generate_random_name`): "<predicate>-<noun>-<0..1000>" from its own
+    word lists ("bold-fox-123"), so that a user's name like "cv-fold-1" is not taken for one."""
+    return _generated_name().fullmatch(name) is not None
+
+
+@functools.cache
+def _generated_name() -> re.Pattern[str]:
+    from mlflow.utils.name_utils import _GENERATOR_NOUNS, _GENERATOR_PREDICATES
+
+    def words(names: list[str]) -> str:
+        return "|".join(sorted({re.escape(n.lower()) for n in names}))
+
+    predicate, noun = words(_GENERATOR_PREDICATES), words(_GENERATOR_NOUNS)
+    return re.compile(rf"(?:{predicate})-(?:{noun})-(?:0|[1-9][0-9]{{0,2}}|1000)")
+
+
+def _start_order(run: Any) -> tuple[int, float, str]:
+    """Runs in the order they were started: by start time (milliseconds), then, for runs started in
+    the same millisecond, by end time (a script's nested runs run one after the other; one still
+    running comes last), and only then by run id (random)."""
+    return (run.info.start_time or 0, run.info.end_time or math.inf, run.info.run_id)
 
 
 def _pair_children(
@@ -341,7 +371,7 @@ def _pair_children(
 
     def by_name(runs: list[Any]) -> dict[str, list[Any]]:
         groups: dict[str, list[Any]] = {}
-        for r in sorted(runs, key=lambda r: (r.info.start_time or 0, r.info.run_id)):
+        for r in sorted(runs, key=_start_order):
             groups.setdefault(str(r.info.run_name), []).append(r)
         return groups
 
@@ -356,15 +386,14 @@ def _pair_children(
             pairs.append((f"{label}: ", x, y))
         left_old += a[len(b) :]
         left_new += b[len(a) :]
-    order = lambda r: (r.info.start_time or 0, r.info.run_id)  # noqa: E731
-    left_old.sort(key=order)
-    left_new.sort(key=order)
+    left_old.sort(key=_start_order)
+    left_new.sort(key=_start_order)
     if left_old and len(left_old) == len(left_new):
         for x, y in zip(left_old, left_new):
             was, now = str(x.info.run_name), str(y.info.run_name)
             label = f"{was}~{now}"
             pairs.append((f"{label}: ", x, y))
-            if _GENERATED_NAME.match(was) and _GENERATED_NAME.match(now):
+            if _is_generated_name(was) and _is_generated_name(now):
                 notes.append(
                     Difference("run", label, was, now, "unnamed nested runs, paired in start order")
                 )
@@ -753,7 +782,10 @@ def verify_script(
     with tempfile.TemporaryDirectory(prefix="aml2mlflow-verify-") as tmp_name:
         tmp = Path(tmp_name)
         legacy_dir, rewritten_dir = tmp / "legacy", tmp / "rewritten"
-        _copy_folder(script.parent, legacy_dir)
+        for rel, why in _copy_folder(script.parent, legacy_dir):  # (both copies miss the same)
+            verdict.notes.append(
+                Difference("copy", rel, "", "", f"left out of both runs' folders: {why}")
+            )
         _copy_folder(script.parent, rewritten_dir)
         (rewritten_dir / script.name).write_text(code, encoding="utf-8")
         blocked = _blocker(tmp / "blocked")
@@ -1157,20 +1189,26 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def legacy_scripts(folder: Path) -> list[str]:
+def legacy_scripts(folder: Path) -> tuple[list[str], list[str]]:
     """The Python scripts under FOLDER that use the legacy SDK (their rewrite finds something),
-    as posix paths relative to it, in `migrate.sources.discover` order.
+    as posix paths relative to it, in `migrate.sources.discover` order; and the folders that could
+    not be looked into, each as an error message naming it (relative to FOLDER, or FOLDER itself).
 
     The folder is walked as `rewrite` walks it: `.gitignore` respected, virtualenvs, caches and
     build output skipped. Notebooks are not scripts: they are left out. A file that cannot be read
-    or parsed is kept (its verification says why it cannot run). Raises SourceError when a folder
-    cannot be listed.
+    or parsed is kept (its verification says why it cannot run); a folder that cannot be listed
+    does not stop the walk. Raises SourceError only when FOLDER does not exist.
     """
     from migrate.api import rewrite_source
     from migrate.sources import discover, read_source
 
     found: list[str] = []
+    errors: list[str] = []
     for source in discover([folder]):
+        if source.error:  # a folder discovery could not list: not a script
+            where = str(folder) if source.path == source.root else source.rel
+            errors.append(f"{where}: {source.error}")
+            continue
         if source.kind != "python":
             continue
         try:
@@ -1180,4 +1218,4 @@ def legacy_scripts(folder: Path) -> list[str]:
             continue
         if result.findings:
             found.append(source.rel)
-    return found
+    return found, errors

@@ -188,7 +188,12 @@ def _text_detail(value: Any, text: str) -> str:
     """What the conversion report says about a value stored as text."""
     detail = f"{type(value).__name__} value"
     if isinstance(value, int) and not isinstance(value, bool):
-        return f"{detail} too large for a float, kept exactly as text"
+        if text.lstrip("-").isdigit():
+            return f"{detail} too large for a float, kept exactly as text"
+        return (
+            f"{detail} too large for a float and beyond Python's int-to-text digit limit, kept as"
+            " text in scientific notation (17 significant digits)"
+        )
     if text.startswith(f"<{type(value).__qualname__} object: ") and " raised " in text:
         return f"{detail}: {text[1:-1]}, stored as {text!r}"
     if value is not None and text == "":
@@ -844,8 +849,9 @@ class Run:
 
     def _claim(self, path: str, rule: str) -> str:
         """`path`, or the path beside it when this run already stored a file where `path` needs a
-        folder or a folder where it needs a file. Azure's blob names allowed both `a` and `a/b`; a
-        file system does not, and MLflow would refuse the upload for good."""
+        folder or a folder where it needs a file (`_` appended, and again while that name is taken
+        by a file or folder of this run). Azure's blob names allowed both `a` and `a/b`; a file
+        system does not, and MLflow would refuse the upload for good."""
         with self._lock:
             known = self._claimed.get(path)
             if known is not None:
@@ -854,9 +860,10 @@ class Run:
             for i in range(1, len(parts)):
                 while "/".join(parts[:i]) in self._stored_files:
                     parts[i - 1] += "_"
+            # (renaming the last part leaves the folders above it, checked just now, unchanged)
+            while "/".join(parts) in self._stored_folders or "/".join(parts) in self._stored_files:
+                parts[-1] += "_"
             final = "/".join(parts)
-            while final in self._stored_folders:
-                final += "_"
             self._claimed[path] = final
             self._stored_files.add(final)
             parts = final.split("/")

@@ -75,7 +75,7 @@ class WorkbenchLogger:
             run._recorder.note(
                 "workbench-upload", target, f"{type(content).__name__} content stored as its repr"
             )
-        ticket = run._stage_and_put(target, data=data)
+        ticket = run._stage_and_put(target, data=data, rule="workbench-upload")
         return Pending(run._w, ticket)
 
 

@@ -330,6 +330,31 @@ def test_one_name_as_file_and_folder_does_not_stall_the_run(
     assert (tmp_path / "w.bin").read_bytes() == b"payload"
 
 
+def test_a_name_moved_aside_never_takes_another_artifacts_name(shim: str, tmp_path: Path) -> None:
+    """A file moved aside from a folder's name (`a` -> `a_`) must not land on a file this run
+    stored as `a_`: it goes on to `a__`. The same when a folder is moved aside (`x/y`)."""
+    run = Run.get_context()
+    (tmp_path / "source").mkdir()
+    names = ("a/b", "a_", "a", "x", "x_", "x/y")
+    for i, name in enumerate(names):
+        (tmp_path / "source" / str(i)).write_text(f"content of {name}")
+    before = listing(tmp_path)
+    for i, name in enumerate(names):
+        run.upload_file(name, str(tmp_path / "source" / str(i)))
+    run.flush(timeout_seconds=60)
+    assert_only_inside(run, tmp_path, before)
+    stored = {"a/b": "a/b", "a_": "a_", "a": "a__", "x": "x", "x_": "x_", "x/y": "x__/y"}
+    for name, path in stored.items():
+        assert read(run, path) == f"content of {name}".encode(), name
+    got = report(run)
+    clash = "a file and a folder of this run cannot share a name"
+    assert got["run-upload-file", "a"]["detail"] == f"stored as 'a__': {clash}"
+    assert got["run-upload-file", "x/y"]["detail"] == f"stored as 'x__/y': {clash}"
+    assert ("run-upload-file", "a_") not in got and ("run-upload-file", "x_") not in got
+    run.download_file("a", str(tmp_path / "a.txt"))  # found by its legacy name
+    assert (tmp_path / "a.txt").read_text() == "content of a"
+
+
 class FakePlot:
     """Anything with savefig was accepted as plot= by Azure ML."""
 
@@ -407,6 +432,21 @@ def test_workbench_upload_hostile_paths(shim: str, tmp_path: Path) -> None:
     check_stored(run, "workbench-upload")
     assert read(run, "obj.txt") == b"{'k': 1}"
     assert report(run)["workbench-upload", "obj.txt"]["detail"] == "dict content stored as its repr"
+
+
+def test_workbench_upload_clash_is_reported_under_its_own_rule(shim: str, tmp_path: Path) -> None:
+    logger = get_azureml_logger()
+    run = logger.run
+    assert logger.upload("model", "the file").wait(timeout=60)
+    assert logger.upload("model/w.bin", "inside the folder").wait(timeout=60)
+    assert read(run, "model") == b"the file"
+    assert read(run, "model_/w.bin") == b"inside the folder"
+    got = report(run)
+    assert got["workbench-upload", "model/w.bin"]["detail"] == (
+        "stored as 'model_/w.bin': a file and a folder of this run cannot share a name"
+    )
+    assert got["workbench-upload", "model/w.bin"]["fidelity"] == "lossy"
+    assert not [key for key in got if key[0] == "run-upload-file"]
 
 
 def test_tables_and_text_metrics_with_hostile_names_stay_inside(shim: str, tmp_path: Path) -> None:
@@ -528,9 +568,9 @@ def test_run_log_bad_values(shim: str) -> None:
         got["run-log-text", "huge"]["detail"]
         == "int value too large for a float, kept exactly as text"
     )
-    assert (
-        got["run-log-text", "giant"]["detail"]
-        == "int value too large for a float, kept exactly as text"
+    assert got["run-log-text", "giant"]["detail"] == (  # beyond Python's int-to-text limit
+        "int value too large for a float and beyond Python's int-to-text digit limit, kept as"
+        " text in scientific notation (17 significant digits)"
     )
     assert got["run-log-text", "arr1"]["detail"] == "ndarray value"
     assert got["run-log-text", "badrepr"]["detail"] == (

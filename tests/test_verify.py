@@ -8,8 +8,15 @@ caught with a precise message per difference.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -577,6 +584,139 @@ def test_series_comparison_rules() -> None:
     assert compare(series([nan], [0], [1]), series([nan], [0], [1])) == ([], [])
     diffs, _ = compare(series([1.0], [0], [1]), series([1.0, 1.0], [0, 1], [1, 2]))
     assert diffs[0].note == "1 value(s) vs 2"
+
+
+def test_only_names_mlflow_makes_up_count_as_generated() -> None:
+    from mlflow.utils.name_utils import _generate_random_name
+
+    from migrate.verify import _is_generated_name
+
+    assert all(_is_generated_name(_generate_random_name()) for _ in range(2000))
+    assert _is_generated_name("bold-fox-0") and _is_generated_name("bold-fox-1000")
+    for name in (
+        "cv-fold-1",
+        "train-split-2",
+        "bold-fox-1001",
+        "bold-fox-01",
+        "bold-fox",
+        "b-fox-1",
+    ):
+        assert not _is_generated_name(name), name
+
+
+def _child_runs(
+    client: Any, experiment: str, specs: list[tuple[str | None, int, int, int]]
+) -> list[Any]:
+    """Finished runs in a real store, from (name or None for MLflow's own, start, end, k param)."""
+    runs = []
+    for name, start, end, k in specs:
+        run = client.create_run(experiment, start_time=start, run_name=name)
+        client.log_param(run.info.run_id, "k", k)
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=end)
+        runs.append(client.get_run(run.info.run_id))
+    return runs
+
+
+def test_nested_run_pairing_names_and_ties(store: str) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from migrate.verify import Difference, _pair_children
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("pairing")
+
+    def pair(
+        old: list[Any], new: list[Any]
+    ) -> tuple[list[tuple[str, Any, Any]], list[Difference], list[Difference]]:
+        diffs: list[Difference] = []
+        notes: list[Difference] = []
+        return _pair_children(old, new, diffs, notes), diffs, notes
+
+    # a user's name that only looks like MLflow's ("cv-fold-1") is a real name difference
+    named = _child_runs(client, experiment, [("cv-fold-1", 1000, 1001, 0)])
+    unnamed = _child_runs(client, experiment, [(None, 1000, 1001, 0)])
+    _, diffs, notes = pair(named, unnamed)
+    assert [(d.legacy, d.note) for d in diffs] == [("cv-fold-1", "the nested run's name differs")]
+    assert not notes
+    # two names MLflow made up are only a note
+    other = _child_runs(client, experiment, [(None, 1000, 1001, 0)])
+    _, diffs, notes = pair(unnamed, other)
+    assert not diffs and [n.note for n in notes] == ["unnamed nested runs, paired in start order"]
+
+    # runs started in the same millisecond pair by when they ended, never by their random ids,
+    # both among runs of one name and among the unnamed runs paired in start order
+    for name in ("fold", None):
+        old = _child_runs(client, experiment, [(name, 5000, 5001 + k, k) for k in range(6)])
+        new = _child_runs(client, experiment, [(name, 7000, 7001 + k, k) for k in range(6)])
+        pairs, _, _ = pair(old[::-1], new)
+        assert len(pairs) == 6
+        got = [(x.data.params["k"], y.data.params["k"]) for _, x, y in pairs]
+        assert got == [(str(k), str(k)) for k in range(6)], name
+
+
+LOCKED_LEGACY = "from azureml.core import Run\nrun = Run.get_context()\nrun.log('x', 1)\n"
+
+
+def test_a_folder_that_cannot_be_listed_is_an_error_not_a_script(tmp_path: Path) -> None:
+    """`verify DIR` with a subfolder it may not list: the folder is reported as an error (exit 3),
+    never verified as a script, and the scripts elsewhere are still verified."""
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    prefix: list[str] = []
+    if is_root:  # mode 000 does not stop root: run as an unprivileged user
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and setpriv is missing: mode 000 does not stop root")
+        prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    # Under setpriv the tree must be reachable by uid 65534: pytest's tmp_path is private to root.
+    top = Path(tempfile.mkdtemp(prefix="aml2mlflow-verify-"))
+    try:
+        top.chmod(0o755)
+        tree, home = top / "tree", top / "home"
+        (tree / "locked").mkdir(parents=True)
+        (tree / "locked" / "hidden.py").write_text(LOCKED_LEGACY, encoding="utf-8")
+        (tree / "train.py").write_text(LOCKED_LEGACY, encoding="utf-8")
+        home.mkdir()
+        if is_root:
+            for path in (home, tree, tree / "locked", *tree.rglob("*.py")):
+                os.chown(path, 65534, 65534)
+        (tree / "locked").chmod(0o000)
+        env = {**os.environ, "HOME": str(home), "PYTHONUTF8": "1", "AML2MLFLOW_QUIET": "1"}
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_EXPERIMENT_ID"):
+            env.pop(name, None)
+        probe = subprocess.run(
+            [*prefix, sys.executable, "-c", "import migrate.cli, mlflow"],
+            capture_output=True,
+            timeout=300,
+            cwd=home,
+            env=env,
+        )
+        if probe.returncode != 0:
+            pytest.skip(
+                f"the unprivileged user cannot run this interpreter: {probe.stderr[-300:]!r}"
+            )
+        store = f"sqlite:///{home / 'mlflow.db'}"
+        command = [*prefix, sys.executable, "-m", "migrate.cli", "verify", str(tree)]
+        result = subprocess.run(
+            [*command, "--json", "--tracking-uri", store],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            cwd=home,
+            env=env,
+        )
+        assert result.returncode == 3, result.stderr
+        data = json.loads(result.stdout)
+        assert [v["script"] for v in data["scripts"]] == ["train.py"], data
+        assert data["scripts"][0]["equivalent"], data
+        # the script's own folder is copied for both runs, less what cannot be read
+        assert {(n["kind"], n["key"]) for n in data["scripts"][0]["notes"]} >= {("copy", "locked")}
+        denied = f"locked: cannot list directory: {os.strerror(errno.EACCES)}"
+        assert data["errors"] == [denied]
+        assert f"error: {denied}" in result.stderr.splitlines()
+    finally:
+        if (top / "tree" / "locked").exists():
+            (top / "tree" / "locked").chmod(0o755)
+        shutil.rmtree(top)
 
 
 @pytest.mark.server

@@ -80,6 +80,7 @@ AUDIT_FLAGS = [
 # Codemod bugs this test found and that are not fixed yet, as (path, line, rule); empty is the goal.
 KNOWN_REPLACEMENT_MISMATCHES: set[tuple[str, int, str]] = set()
 INJECTED = "<script>document.title='pwned'</script>"
+MARKUP_NAME = "<img src=x onerror=\"document.title='pwned by a path'\">.py"
 HOSTILE = f'''from azureml.core import Run
 
 run = Run.get_context()
@@ -116,6 +117,8 @@ def patterns() -> AuditReport:
 def hostile_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("hostile")
     (folder / "hostile.py").write_text(HOSTILE, encoding="utf-8")
+    # markup in a path: shown as text, never run
+    (folder / MARKUP_NAME).write_text(HOSTILE, encoding="utf-8")
     return folder
 
 
@@ -562,6 +565,8 @@ def test_html_renders_in_a_browser_and_source_text_stays_text(
     assert len(parsed.rows) == total
     assert f"{total} of {total} findings shown" in dom
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
+    assert "&lt;img src=x onerror=" in dom  # the file named with markup: text, not an element
+    assert len(parsed.images) == 1  # the chart only
     chart = next(src for src in parsed.images if src.startswith("data:image/png;base64,"))
     assert base64.b64decode(chart.split(",", 1)[1]).startswith(b"\x89PNG")
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real MLflow local store per test, and a real `mlflow server` per session."""
+"""Shared fixtures: a real MLflow local store per test, a real `mlflow server` per session, and a
+temporary PostgreSQL cluster per session for the tests that need one."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.mlflow_server import start_server, stop_server
+from tests.pg import Postgres, PostgresUnavailable, start_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -67,6 +69,23 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         stop_server(proc)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A temporary PostgreSQL cluster on 127.0.0.1 (`tests.pg`), removed after the session.
+
+    Skips, with the reason, where PostgreSQL's server binaries are missing or it cannot start.
+    `postgres.create_database(name)` gives a database's SQLAlchemy URL.
+    """
+    try:
+        pg = start_postgres()
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL: {exc}")
+    try:
+        yield pg
+    finally:
+        pg.stop()
 
 
 def run_shim(

@@ -1,7 +1,9 @@
 """A real `mlflow server` on 127.0.0.1 for tests and benchmarks: start it, wait for it, stop it.
 
 Started in its own folder and process group with job execution off (it would start 7 extra
-processes) and one worker; ready when GET /health answers; stopped with SIGTERM to the group.
+processes) and one worker; ready when GET /health answers; stopped with SIGTERM to the group. The
+backend store is a sqlite file in the folder unless a `backend_store_uri` is given (for example
+`postgresql://...` from `tests.pg`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(folder: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `mlflow server` on 127.0.0.1 in its own process group; return once /health answers."""
+def start_server(
+    folder: Path,
+    port: int | None = None,
+    backend_store_uri: str | None = None,
+    workers: int = 1,
+    ready_timeout: float = 120,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `mlflow server` on 127.0.0.1 in its own process group; return once /health answers.
+
+    The store is `backend_store_uri`, by default a new sqlite database `server.db` in `folder`.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
@@ -33,7 +44,7 @@ def start_server(folder: Path, port: int | None = None) -> tuple[subprocess.Pope
         str(Path(sys.executable).with_name("mlflow")),
         "server",
         "--backend-store-uri",
-        f"sqlite:///{folder / 'server.db'}",
+        backend_store_uri or f"sqlite:///{folder / 'server.db'}",
         "--artifacts-destination",
         str(folder / "artifacts"),
         "--host",
@@ -41,14 +52,14 @@ def start_server(folder: Path, port: int | None = None) -> tuple[subprocess.Pope
         "--port",
         str(port),
         "--workers",
-        "1",
+        str(workers),
     ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=folder, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + ready_timeout
     try:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
@@ -60,7 +71,7 @@ def start_server(folder: Path, port: int | None = None) -> tuple[subprocess.Pope
                         return proc, url
             except OSError:
                 time.sleep(0.2)
-        raise RuntimeError("mlflow server did not answer /health within 120 s")
+        raise RuntimeError(f"mlflow server did not answer /health within {ready_timeout:g} s")
     except BaseException:
         stop_server(proc)
         raise

@@ -61,6 +61,10 @@ def is_permanent(exc: BaseException) -> bool:
     """Whether retrying `exc` cannot help (a rejected value), as opposed to a passing fault."""
     if isinstance(exc, (TypeError, ValueError)):
         return True  # bad values through REST raise TypeError rather than MlflowException
+    if isinstance(exc, (NotADirectoryError, IsADirectoryError, FileExistsError)):
+        return True  # an artifact path taken by a file where a folder is needed, or the reverse
+    if "too large to convert to SQLite INTEGER" in str(exc):
+        return True  # an int the store cannot hold (MLflow raises it without an error code)
     code = getattr(exc, "error_code", None)
     return code in PERMANENT_CODES
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
-from shims.writer import Writer
+from shims.writer import Writer, is_permanent
 from tests.mlflow_server import free_port, start_server, stop_server
 
 
@@ -145,3 +145,18 @@ def test_exit_while_a_request_is_in_flight_spools_only_what_was_not_stored(
         assert spooled == list(range(len(stored), 5000))
     finally:
         stop_server(server)
+
+
+def test_errors_retrying_cannot_fix_are_permanent(store: str, tmp_path: Path) -> None:
+    """Real failures, raised by a real store and filesystem, are told from passing faults."""
+    client = MlflowClient(tracking_uri=store)
+    run = client.create_run(client.create_experiment("permanent")).info.run_id
+    with pytest.raises(Exception) as too_big:  # whatever the store raises
+        client.log_metric(run, "a", 1.0, step=2**70)
+    assert is_permanent(too_big.value)
+    (tmp_path / "model").write_text("a file where a folder is wanted")
+    with pytest.raises(NotADirectoryError) as clash:
+        (tmp_path / "model" / "w.bin").write_text("x")
+    assert is_permanent(clash.value)
+    assert not is_permanent(ConnectionError("connection refused"))
+    assert not is_permanent(TimeoutError("timed out"))

@@ -14,10 +14,8 @@ a Markdown table and writes bench/load_results.json. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -30,23 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_JSON = ROOT / "bench" / "load_results.json"
 sys.path.insert(0, str(ROOT))
 
+from bench.machine import machine  # noqa: E402
 from tests.load import check_postgres, load_values, run_load  # noqa: E402
 from tests.mlflow_server import start_server, stop_server  # noqa: E402
 from tests.pg import PostgresUnavailable, start_postgres  # noqa: E402
-
-
-def machine() -> dict[str, Any]:
-    import mlflow
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "nproc": cpus,
-        "python": platform.python_version(),
-        "mlflow": mlflow.__version__,
-        "platform": platform.platform(),
-        "load_average": list(os.getloadavg()),
-    }
 
 
 def bench(values: int, workers: int, durable: bool) -> dict[str, Any]:

@@ -8,10 +8,8 @@ Prints a Markdown table and writes bench/results.json. See bench/README.md for w
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import random
 import signal
 import statistics
@@ -297,20 +295,6 @@ def bench_store(name: str, uri: str, n: int, fluent_n: int, repeat: int) -> dict
 
 
 # -- report --------------------------------------------------------------------------------------
-def machine() -> dict[str, Any]:
-    import mlflow
-
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "nproc": cpus,
-        "python": platform.python_version(),
-        "mlflow": mlflow.__version__,
-        "platform": platform.platform(),
-        "load_average": list(os.getloadavg()),
-    }
-
-
 def _mark(met: bool) -> str:
     return "PASS" if met else "**MISS**"
 
@@ -391,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     # Installed before the shim's session exists, so the session leaves SIGTERM to us.
     signal.signal(signal.SIGTERM, _on_sigterm)
     sys.path.insert(0, str(ROOT))
+    from bench.machine import machine
+
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("DO_NOT_TRACK", "true")
     os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"  # keep stdout for the table

@@ -28,6 +28,20 @@ def _dict_keys(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [e.key for e in value.elements if isinstance(e, cst.DictElement)]
 
 
+def _tag_value(ctx: Context, value: cst.BaseExpression) -> cst.BaseExpression:
+    """A tag value as Azure ML stored it: None as "" (MLflow would store the text "None").
+
+    A literal None becomes ""; a name or attribute the source does not show to be something
+    else (`args.note`, `commit`) is converted at run time; anything else is kept as it is.
+    """
+    kind = infer(ctx, value)
+    if kind == "none":
+        return string("")
+    if kind == "unknown" and isinstance(value, (cst.Name, cst.Attribute)):
+        return code(ctx, '"" if VALUE is None else VALUE', VALUE=value)
+    return value
+
+
 def _none_free(ctx: Context, value: cst.BaseExpression) -> bool:
     """Whether a literal dict holds no None value (nor a `**` it cannot see into)."""
     return isinstance(value, cst.Dict) and all(
@@ -45,9 +59,7 @@ def _none_as_empty(ctx: Context, value: cst.BaseExpression) -> cst.BaseExpressio
         elements: list[cst.BaseDictElement] = []
         for element in value.elements:
             assert isinstance(element, cst.DictElement)
-            if infer(ctx, element.value) == "none":
-                element = element.with_changes(value=string(""))
-            elements.append(element)
+            elements.append(element.with_changes(value=_tag_value(ctx, element.value)))
         return value.with_changes(elements=elements)
     if isinstance(value, cst.Name) and ctx.scope is not None and value.value not in ctx.shadowed:
         values = ctx.resolver.values_of(value.value, ctx.scope)
@@ -62,7 +74,7 @@ def _none_as_empty(ctx: Context, value: cst.BaseExpression) -> cst.BaseExpressio
 
 @rule("run", "tag", "key", "value")
 def tag(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    """`run.tag(key, value=None)` -> `mlflow.set_tag(key, value or "")`."""
+    """`run.tag(key, value=None)` -> `mlflow.set_tag(key, value)`, None as "" (see `_tag_value`)."""
     key = a["key"].value
     bad = _invalid([key])
     if bad:
@@ -70,7 +82,9 @@ def tag(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     value = a.get("value")
     if value is None or (isinstance(value.value, cst.Name) and value.value.value == "None"):
         return Rewrite(call(ctx.mlflow("set_tag"), arg(key), arg(string(""))), "run-tag-key-only")
-    return Rewrite(call(ctx.mlflow("set_tag"), arg(key), arg(value.value)), "run-tag")
+    return Rewrite(
+        call(ctx.mlflow("set_tag"), arg(key), arg(_tag_value(ctx, value.value))), "run-tag"
+    )
 
 
 @rule("run", "set_tags", "tags")

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from migrate import __version__
-from migrate.cli_options import tree_options
+from migrate.cli_options import max_bytes_option, tree_options
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,12 +65,7 @@ EXIT_CHANGES, EXIT_FAILED = 1, 3
     help="mlflow: native MLflow code. shim: only swap the legacy imports for `shims`.",
 )
 @tree_options
-@click.option(
-    "--max-bytes",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Report legacy files larger than this instead of rewriting them (default 1000000).",
-)
+@max_bytes_option("rewriting")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the exit code.")
 def rewrite(
     paths: tuple[Path, ...],

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 import click
 
-from migrate.cli_options import tree_options
+from migrate.cli_options import max_bytes_option, tree_options
 
 if TYPE_CHECKING:
     from click._termui_impl import ProgressBar
@@ -53,12 +53,7 @@ PROGRESS_FROM = 50
     "(lossy or manual), any (any legacy call at all: a migrated repository stays migrated).",
 )
 @tree_options
-@click.option(
-    "--max-bytes",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Report files larger than this as errors instead of auditing them (default 1000000).",
-)
+@max_bytes_option("auditing")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no closing note on stderr.")
 def audit(
     paths: tuple[Path, ...],

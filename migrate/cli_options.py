@@ -26,3 +26,14 @@ def tree_options(fn: F) -> F:
     for option in reversed(options):
         fn = option(fn)
     return fn
+
+
+def max_bytes_option(what: str) -> Callable[[F], F]:
+    """`--max-bytes N`: files of legacy code larger than N are reported, not `what`."""
+    return click.option(
+        "--max-bytes",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Report files larger than this instead of {what} them (default 1000000; a "
+        "notebook counts its code cells).",
+    )

@@ -287,20 +287,21 @@ def value_is_text(node: cst.BaseExpression) -> bool:
     )
 
 
-@rule("run", "log_list", "name", "value", "description")
-def run_log_list(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    """`run.log_list(name, values)` -> one `log_batch` request with steps 0..n-1."""
-    values = a["value"].value
+def _values(ctx: Context, a: Args, values: cst.BaseExpression, rule_id: str, keep: str) -> Rewrite:
+    """A list of values as one `batch`, unless it holds text (reported, with where to `keep` it)."""
     if _texts(values):
-        return Rewrite(
-            None,
-            "run-log-list-text",
-            "Text items cannot be metric values: keep them with mlflow.log_dict or mlflow.set_tag.",
-        )
+        detail = f"Text items cannot be metric values: keep them with {keep}."
+        return Rewrite(None, "run-log-list-text", detail)
     name, renamed = metric_name(ctx, a["name"].value)
     if name is None:
         return Rewrite(None, "metric-name", renamed)
-    return Rewrite(batch(ctx, name, values), "metric-name" if renamed else "run-log-list", renamed)
+    return Rewrite(batch(ctx, name, values), "metric-name" if renamed else rule_id, renamed)
+
+
+@rule("run", "log_list", "name", "value", "description")
+def run_log_list(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
+    """`run.log_list(name, values)` -> one `log_batch` request with the name's next steps."""
+    return _values(ctx, a, a["value"].value, "run-log-list", "mlflow.log_dict or mlflow.set_tag")
 
 
 @rule("logger", "log", "name", "value")
@@ -309,17 +310,7 @@ def workbench_log(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     value = a["value"].value
     kind = infer(ctx, value)
     if kind == "list" or isinstance(value, cst.Tuple):
-        if _texts(value):
-            return Rewrite(
-                None,
-                "run-log-list-text",
-                "Text items cannot be metric values: keep them with mlflow.log_dict.",
-            )
-        name, renamed = metric_name(ctx, a["name"].value)
-        if name is None:
-            return Rewrite(None, "metric-name", renamed)
-        rule_id = "metric-name" if renamed else "workbench-log"
-        return Rewrite(batch(ctx, name, value), rule_id, renamed)
+        return _values(ctx, a, value, "workbench-log", "mlflow.log_dict")
     done = log_value(ctx, a, kind=kind)
     if done.rule == "run-log-unknown":
         detail = _join(done.detail, "If it can be a list, log it with MlflowClient().log_batch.")

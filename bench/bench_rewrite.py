@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -145,6 +146,28 @@ def check_tree(folder: Path) -> tuple[float, int]:
     return time.perf_counter() - start, changed
 
 
+def cost_ms(source: str, repeat: int = 50) -> dict[str, float]:
+    """Where one legacy file's time goes: libcst parse, one whole-module visit, the codemod."""
+    import libcst as cst
+
+    from migrate.codemod import rewrite_module
+
+    tree = cst.parse_module(source)
+
+    def each(fn: Callable[[], object]) -> float:
+        start = time.perf_counter()
+        for _ in range(repeat):
+            fn()
+        return round((time.perf_counter() - start) / repeat * 1000, 2)
+
+    return {
+        "libcst_parse": each(lambda: cst.parse_module(source)),
+        "libcst_parse_render": each(lambda: cst.parse_module(source).code),
+        "libcst_empty_visit": each(lambda: tree.visit(cst.CSTVisitor())),
+        "rewrite_module": each(lambda: rewrite_module(source)),
+    }
+
+
 def diff_tree(folder: Path) -> float:
     """`rewrite --diff`: the codemod on every legacy file, every finding computed, nothing written."""
     from migrate.api import rewrite_paths
@@ -216,6 +239,7 @@ def main() -> int:
         help_s, audit_one_s = wall("--help"), wall("audit", str(one))
         parse_legacy = parse_render_all(legacy)
         ours_legacy = rewrite_files(legacy)
+        costs = cost_ms(LEGACY.format(i=0))
         big = Path(tmp) / "big"
         make_tree(big, ns.files * 4, ns.legacy_share, seed=1)
         rss_small, rss_big = peak_rss_kib(tree), peak_rss_kib(big)
@@ -232,6 +256,7 @@ def main() -> int:
         "parse_render_legacy_files_per_s": round(len(legacy) / parse_legacy, 1),
         "rewrite_legacy_files_per_s": round(len(legacy) / ours_legacy, 1),
         "rewrite_vs_parse": round(parse_legacy / ours_legacy, 2),
+        "one_legacy_file_ms": costs,
         "peak_rss_mib": {str(ns.files): rss_small // 1024, str(ns.files * 4): rss_big // 1024},
         "audit_all_s": round(audit, 3),
         "diff_all_s": round(diff, 3),
@@ -258,6 +283,11 @@ def main() -> int:
     print(
         f"| legacy files: rewrite | {results['rewrite_legacy_files_per_s']} files/s "
         f"({results['rewrite_vs_parse']}x) | >= 0.5x: {ok[parse_legacy / ours_legacy >= 0.5]} |"
+    )
+    print(
+        f"| one legacy file: libcst parse / parse+render / one empty visit / `rewrite_module` | "
+        f"{costs['libcst_parse']} / {costs['libcst_parse_render']} / "
+        f"{costs['libcst_empty_visit']} / {costs['rewrite_module']} ms | |"
     )
     print(
         f"| `audit` of the tree (1 process) | {audit:.2f} s | <= rewrite --check: "

@@ -121,9 +121,9 @@ ENTRIES: tuple[Entry, ...] = (
         "MlflowClient.log_batch(run_id, metrics=[Metric(name, v, ts, step=i)...])",
         "exact",
         "The list becomes one metric history with steps 0..n-1, sent in batches within MLflow's "
-        "request limits; a call in a loop or a function, or under a computed name, continues "
-        "the steps of the calls before it (the rewrite reads the metric's history length "
-        "first). Two module-level calls for one literal name both start at step 0.",
+        "request limits; a call in a loop or a function, under a computed name, or under a "
+        "name other calls also log to, continues the steps of the calls before it (the rewrite "
+        "reads the metric's history length first).",
         "metrics",
         "Run.log_list",
     ),
@@ -300,6 +300,18 @@ ENTRIES: tuple[Entry, ...] = (
         "Tag values are stored as strings, as Azure ML did.",
         "tags and properties",
         "Run.tag",
+    ),
+    _E(
+        "run-tag-maybe-none",
+        "Run.tag",
+        "rewrite: a value that may be None at run time (a call's result, an item), also in "
+        "set_tags",
+        "mlflow.set_tag(key, value)",
+        "lossy",
+        "MLflow stores a None value as the text 'None' where Azure ML stored an empty tag, and "
+        "the source does not show whether this value can be None: if it can, write "
+        '`"" if value is None else value` (`os.environ.get(key)` gets the default "").',
+        "tags and properties",
     ),
     _E(
         "run-tag-key-only",
@@ -743,7 +755,8 @@ ENTRIES: tuple[Entry, ...] = (
     _E(
         "run-ended",
         "Run.<method>",
-        "rewrite: the run was completed earlier in the same block",
+        "rewrite: the run was completed earlier in the same block, or in the body of a loop "
+        "around the call",
         "left as it is",
         "manual",
         "After mlflow.end_run() a fluent call starts a new run, while Azure ML still logged to the "

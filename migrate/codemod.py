@@ -294,6 +294,8 @@ class _Rewriter(_BodyEditor):
         self.receivers: set[int] = set()  # what a method is called on (`x` in `x.m()`)
         # Runs ended by a statement (`run.complete()`): (receiver code, block id, function id).
         self.ended: list[tuple[str, int, int]] = []
+        # Per enclosing loop: the runs a statement of its body ends, and the function id.
+        self.loop_ends: list[tuple[set[str], int]] = []
         self.set_attrs: set[int] = set()  # `run.display_name` / `run.description` being assigned
         self.actions: _Marks[Rewrite] = _Marks()  # new expression -> statement-level rewrite
         self.orphans: list[cst.Comment] = []  # comments waiting for their statement
@@ -369,16 +371,48 @@ class _Rewriter(_BodyEditor):
         self, original_node: cst.For, updated_node: cst.For
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
         self.loops[-1] -= 1
+        self.loop_ends.pop()
         return self._attach_above(updated_node)
 
     def visit_While(self, node: cst.While) -> None:
         self.loops[-1] += 1
+        self.loop_ends.append((self._ends_in(node.body), self._function_id()))
 
     def leave_While(
         self, original_node: cst.While, updated_node: cst.While
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
         self.loops[-1] -= 1
+        self.loop_ends.pop()
         return self._attach_above(updated_node)
+
+    def _ends_in(self, body: cst.BaseSuite, target: cst.BaseExpression | None = None) -> set[str]:
+        """The runs a statement of a loop's `body` itself ends (`run.complete()`, not under an
+        if), less those the loop binds anew on each pass (its `target`, an assignment in `body`)."""
+        lines = body.body if isinstance(body, cst.IndentedBlock) else [body]
+        ends: set[str] = set()
+        bound = {self.module.code_for_node(target)} if target is not None else set()
+        for line in lines:
+            if not isinstance(line, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+                continue
+            for small in line.body:
+                if isinstance(small, cst.Assign):
+                    bound |= {self.module.code_for_node(t.target) for t in small.targets}
+                if (
+                    isinstance(small, cst.Expr)
+                    and isinstance(small.value, cst.Call)
+                    and isinstance(small.value.func, cst.Attribute)
+                    and small.value.func.attr.value in _ENDS
+                ):
+                    ends.add(self.module.code_for_node(small.value.func.value))
+        return ends - bound
+
+    def _ended_in_loop(self, receiver: cst.BaseExpression) -> bool:
+        """Whether a loop around this point (in this function) ends `receiver` in its body."""
+        if not self.loop_ends:
+            return False
+        code = self.module.code_for_node(receiver)
+        here = self._function_id()
+        return any(code in ends and f == here for ends, f in self.loop_ends)
 
     # A comprehension's element is evaluated once per item: a loop.
     def visit_ListComp(self, node: cst.ListComp) -> None:
@@ -726,6 +760,13 @@ class _Rewriter(_BodyEditor):
         if kind == "run" and method not in _HARMLESS_AFTER_END and self._ended(func.value):
             self.report(original_node, api, "run-ended", None)
             return updated_node
+        if kind == "run" and method not in _HARMLESS_AFTER_END and self._ended_in_loop(func.value):
+            detail = (
+                "The loop around this call completes the run in its body: from its second pass "
+                "on, this call comes after the end."
+            )
+            self.report(original_node, api, "run-ended", None, detail)
+            return updated_node
         args = bind_args(rule, updated_node)
         if args is None:
             self.report(original_node, api, "unsupported-call", None, fidelity="manual")
@@ -942,6 +983,7 @@ class _Rewriter(_BodyEditor):
 
     def visit_For(self, node: cst.For) -> None:
         self.loops[-1] += 1
+        self.loop_ends.append((self._ends_in(node.body, node.target), self._function_id()))
         self._written(node.target)
 
     def _odd_write(self, node: cst.CSTNode, targets: Sequence[cst.BaseExpression]) -> None:

@@ -66,6 +66,8 @@ DERIVED_ATTRS: dict[Kind, dict[str, Kind]] = {
     "attached": {"parent": "attached"},
 }
 QUICK_MARKERS = ("azureml",)
+# Methods that add to a metric's history under the name they are given first.
+_METRIC_METHODS = frozenset({"log", "log_list"})
 
 
 def might_contain_legacy(text: str) -> bool:
@@ -162,6 +164,9 @@ class Facts:
     returns: dict[cst.FunctionDef, list[cst.BaseExpression | None]] = field(default_factory=dict)
     # Every `<parser>.add_argument(...)` call (argparse), to tell what `args.<dest>` holds.
     arguments: list[cst.Call] = field(default_factory=list)
+    # Calls `<anything>.log(...)`/`.log_list(...)` per literal metric name they log under: a
+    # name logged by one call only can have its list steps start at 0 (see `rules.metrics`).
+    metric_calls: Counter[str] = field(default_factory=Counter)
 
     @property
     def uses_legacy(self) -> bool:
@@ -212,6 +217,14 @@ class _Collector(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "add_argument":
             self.facts.arguments.append(node)
+        if isinstance(func, cst.Attribute) and func.attr.value in _METRIC_METHODS:
+            named = [a.value for a in node.args if a.keyword and a.keyword.value == "name"]
+            first = [a.value for a in node.args[:1] if a.keyword is None and not a.star]
+            for name in named or first:
+                if isinstance(name, (cst.SimpleString, cst.ConcatenatedString)):
+                    text = name.evaluated_value
+                    if isinstance(text, str):
+                        self.facts.metric_calls[text] += 1
         if isinstance(func, cst.Attribute) and func.attr.value == "submit":
             if isinstance(func.value, cst.Name):
                 self.facts.submitted.add(func.value.value)

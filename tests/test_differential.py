@@ -36,3 +36,11 @@ def test_rewrite_logs_what_the_legacy_script_logged(script: Path, store: str) ->
     assert verdict.equivalent, "\n".join(differences)
     # Every site was converted: nothing left to a person, so the rewrite ran on plain MLflow.
     assert not [n for n in verdict.notes if n.kind == "rewrite"], verdict.notes
+
+
+def test_list_steps_continue_as_in_azure_ml(store: str) -> None:
+    """Strict steps: lists logged under one name by several calls continue its steps."""
+    script = SCRIPTS[0].with_name("steps.py")
+    verdict = verify_script(script, tracking_uri=store, timeout=180, strict_steps=True)
+    assert not verdict.error, f"{verdict.error}\n{verdict.stderr_tail}"
+    assert verdict.equivalent, [(d.kind, d.key, d.note) for d in verdict.differences]

@@ -242,21 +242,24 @@ def run_log(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     return log_value(ctx, a, kind=kind)
 
 
-def batch(ctx: Context, name: cst.BaseExpression, values: cst.BaseExpression) -> cst.Call:
+def batch(
+    ctx: Context, name: cst.BaseExpression, values: cst.BaseExpression, logged_as: str | None
+) -> cst.Call:
     """One `log_batch` request (MLflow splits it within its limits) with the name's next steps.
 
     Azure ML (and the shim) continue a name's steps from call to call. A call that may run more
-    than once (in a loop, in a function) or under a computed name starts at the length of the
-    name's stored history (one small read); a literal name logged once at module level starts
-    at 0, which reads better. Two module-level calls for one literal name would restart at 0:
-    the catalogue row says so.
+    than once (in a loop, in a function), under a computed name, or under a name that another
+    call in the file also logs to, starts at the length of the name's stored history (one small
+    read); a literal name logged by this one call, at module level, starts at 0, which reads
+    better. `logged_as` is the name as the source writes it, when it is a literal.
     """
     step, item = ctx.fresh("step"), ctx.fresh("value")
     once = (
         not ctx.in_loop
         and ctx.scope is not None
         and ctx.scope is ctx.resolver.facts.module
-        and literal_str(name) is not None
+        and logged_as is not None
+        and ctx.resolver.facts.metric_calls[logged_as] <= 1
     )
     start = (
         ""
@@ -295,7 +298,8 @@ def _values(ctx: Context, a: Args, values: cst.BaseExpression, rule_id: str, kee
     name, renamed = metric_name(ctx, a["name"].value)
     if name is None:
         return Rewrite(None, "metric-name", renamed)
-    return Rewrite(batch(ctx, name, values), "metric-name" if renamed else rule_id, renamed)
+    node = batch(ctx, name, values, literal_str(a["name"].value))
+    return Rewrite(node, "metric-name" if renamed else rule_id, renamed)
 
 
 @rule("run", "log_list", "name", "value", "description")

@@ -28,18 +28,32 @@ def _dict_keys(value: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [e.key for e in value.elements if isinstance(e, cst.DictElement)]
 
 
-def _tag_value(ctx: Context, value: cst.BaseExpression) -> cst.BaseExpression:
+def _tag_value(ctx: Context, value: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
     """A tag value as Azure ML stored it: None as "" (MLflow would store the text "None").
 
     A literal None becomes ""; a name or attribute the source does not show to be something
-    else (`args.note`, `commit`) is converted at run time; anything else is kept as it is.
+    else (`args.note`, `commit`) is converted at run time; `os.environ.get(k)` and `os.getenv(k)`
+    get the default "" (a text default is kept). Anything else is kept as it is; the flag says whether it may still be
+    None at run time (a call's result or an item whose type the source does not show).
     """
     kind = infer(ctx, value)
     if kind == "none":
-        return string("")
-    if kind == "unknown" and isinstance(value, (cst.Name, cst.Attribute)):
-        return code(ctx, '"" if VALUE is None else VALUE', VALUE=value)
-    return value
+        return string(""), False
+    if kind != "unknown":
+        return value, False
+    if isinstance(value, (cst.Name, cst.Attribute)):
+        return code(ctx, '"" if VALUE is None else VALUE', VALUE=value), False
+    if isinstance(value, cst.Call) and _environment_lookup(ctx, value):
+        if len(value.args) == 1:
+            return value.with_changes(args=[*value.args, arg(string(""))]), False
+        return value, infer(ctx, value.args[1].value) not in ("str", "number", "bool")
+    return value, isinstance(value, (cst.Call, cst.Subscript))
+
+
+def _environment_lookup(ctx: Context, node: cst.Call) -> bool:
+    """Whether `node` is `os.environ.get(key[, default])` or `os.getenv(...)` (values are text)."""
+    plain = 1 <= len(node.args) <= 2 and all(a.keyword is None and not a.star for a in node.args)
+    return plain and ctx.resolver.qualified(node.func) in ("os.environ.get", "os.getenv")
 
 
 def _none_free(ctx: Context, value: cst.BaseExpression) -> bool:
@@ -49,27 +63,31 @@ def _none_free(ctx: Context, value: cst.BaseExpression) -> bool:
     )
 
 
-def _none_as_empty(ctx: Context, value: cst.BaseExpression) -> cst.BaseExpression:
+def _none_as_empty(ctx: Context, value: cst.BaseExpression) -> tuple[cst.BaseExpression, bool]:
     """The tags with None values as "" (Azure ML stored an empty tag; MLflow would say "None").
 
-    A literal dict's None values are written as ""; a dict the source does not show (a name
-    bound to something else than such literal dicts, a call) is converted at run time.
+    A literal dict's None values are written as "" (the flag says whether a value in it may
+    still be None: see `_tag_value`); a dict the source does not show (a name bound to something
+    else than such literal dicts, a call) is converted at run time.
     """
     if isinstance(value, cst.Dict) and all(isinstance(e, cst.DictElement) for e in value.elements):
         elements: list[cst.BaseDictElement] = []
+        maybe_none = False
         for element in value.elements:
             assert isinstance(element, cst.DictElement)
-            elements.append(element.with_changes(value=_tag_value(ctx, element.value)))
-        return value.with_changes(elements=elements)
+            item, maybe = _tag_value(ctx, element.value)
+            maybe_none |= maybe
+            elements.append(element.with_changes(value=item))
+        return value.with_changes(elements=elements), maybe_none
     if isinstance(value, cst.Name) and ctx.scope is not None and value.value not in ctx.shadowed:
         values = ctx.resolver.values_of(value.value, ctx.scope)
         if values and all(_none_free(ctx, v) for v in values):
-            return value
+            return value, False
     key, item = cst.Name(ctx.fresh("key")), cst.Name(ctx.fresh("value"))
     return code(
         ctx, '{KEY: "" if ITEM is None else ITEM for KEY, ITEM in TAGS.items()}',
         KEY=key, ITEM=item, TAGS=value,
-    )  # fmt: skip
+    ), False  # fmt: skip
 
 
 @rule("run", "tag", "key", "value")
@@ -82,9 +100,9 @@ def tag(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     value = a.get("value")
     if value is None or (isinstance(value.value, cst.Name) and value.value.value == "None"):
         return Rewrite(call(ctx.mlflow("set_tag"), arg(key), arg(string(""))), "run-tag-key-only")
-    return Rewrite(
-        call(ctx.mlflow("set_tag"), arg(key), arg(_tag_value(ctx, value.value))), "run-tag"
-    )
+    item, maybe_none = _tag_value(ctx, value.value)
+    node = call(ctx.mlflow("set_tag"), arg(key), arg(item))
+    return Rewrite(node, "run-tag-maybe-none" if maybe_none else "run-tag")
 
 
 @rule("run", "set_tags", "tags")
@@ -94,7 +112,9 @@ def set_tags(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     bad = _invalid(_dict_keys(tags))
     if bad:
         return Rewrite(None, "invalid-key", bad)
-    return Rewrite(call(ctx.mlflow("set_tags"), arg(_none_as_empty(ctx, tags))), "run-set-tags")
+    new, maybe_none = _none_as_empty(ctx, tags)
+    node = call(ctx.mlflow("set_tags"), arg(new))
+    return Rewrite(node, "run-tag-maybe-none" if maybe_none else "run-set-tags")
 
 
 @rule("run", "add_properties", "properties")

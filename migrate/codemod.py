@@ -29,10 +29,11 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, TypeVar
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst._position import CodeRange
+from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from migrate.catalogue import entry
-from migrate.detect import Kind, Resolver, Scope, might_contain_legacy, shadowed_by
+from migrate.detect import ENDS, Kind, Resolver, Scope, might_contain_legacy, shadowed_by
 from migrate.findings import Finding
 from migrate.rules import Args, Context, Names, Rewrite, Rule, load
 from migrate.rules._layout import TAB, Where, comments, place
@@ -69,10 +70,8 @@ MANUAL: dict[tuple[Kind, str], str] = {
     ("experiment", "submit"): "experiment-submit",
 }
 SHIM_MODULES = {"azureml.core", "azureml.core.run", "azureml.logging"}
-# Methods that end the run they are called on (and so the child run that was active).
-_ENDS = frozenset({"complete", "fail", "cancel"})
 # Calls that do nothing once MLflow's run has ended (end_run() again is a no-op).
-_HARMLESS_AFTER_END = _ENDS | {"flush"}
+_HARMLESS_AFTER_END = ENDS | {"flush"}
 # Rules whose output starts (or gets) a run: a local name left unused for it is dropped.
 _STARTS = frozenset(
     {"run-get-context", "workbench-get-logger", "run-child-run", "experiment-start-logging"}
@@ -82,6 +81,7 @@ _NEWLINES = re.compile(r"\r\n|\r|\n")
 _STDLIB = frozenset(getattr(sys, "stdlib_module_names", ())) | {"json", "os", "time"}
 Stmt = cst.SimpleStatementLine | cst.BaseCompoundStatement
 _V = TypeVar("_V")
+_N = TypeVar("_N", bound=cst.CSTNode)
 _Compound = TypeVar("_Compound", bound=cst.BaseCompoundStatement)
 
 
@@ -182,6 +182,52 @@ def _prepend(stmt: Stmt, lines: Sequence[cst.EmptyLine]) -> Stmt:
     return stmt.with_changes(leading_lines=[*carry, *own])
 
 
+class _Positions:
+    """Where nodes of a module stand, as libcst's `PositionProvider` says, computed per top-level
+    statement only when a finding needs one.
+
+    `PositionProvider` renders the whole module with position bookkeeping for every node, the
+    most expensive part of a rewrite; findings need the positions of a few nodes. A top-level
+    statement renders the same alone as in its module (no indentation), so its positions are
+    those of a position-recording render of it alone, started at its first line.
+    """
+
+    def __init__(self, module: cst.Module) -> None:
+        self.module = module
+        self._computed: dict[cst.CSTNode, CodeRange] = {}  # read by libcst's codegen state
+        self._starts: dict[int, int] = {}  # id(top-level statement) -> its first line
+        self._done: set[int] = set()
+
+    def _first_lines(self) -> None:
+        module = self.module
+        line = 1 + sum(len(NEWLINE_RE.findall(module.code_for_node(e))) for e in module.header)
+        for stmt in module.body:
+            self._starts[id(stmt)] = line
+            line += len(NEWLINE_RE.findall(module.code_for_node(stmt)))
+
+    def _render(self, stmt: cst.CSTNode) -> None:
+        if not self._starts:
+            self._first_lines()
+        state = PositionProvidingCodegenState(
+            default_indent=self.module.default_indent,
+            default_newline=self.module.default_newline,
+            provider=self,  # type: ignore[arg-type]  # only its `_computed` is used
+        )
+        state.line = self._starts[id(stmt)]
+        stmt._codegen(state)
+        self._done.add(id(stmt))
+
+    def get(self, node: cst.CSTNode, top: cst.CSTNode | None) -> CodeRange:
+        """The position of `node`, which stands in the top-level statement `top` when known."""
+        if node not in self._computed and top is not None and id(top) not in self._done:
+            self._render(top)
+        if node not in self._computed:  # somewhere else: every statement, once
+            for stmt in self.module.body:
+                if id(stmt) not in self._done:
+                    self._render(stmt)
+        return self._computed[node]
+
+
 class _BodyEditor(cst.CSTTransformer):
     """Drops the statements recorded in `dropped` from their block, keeping their comments.
 
@@ -262,8 +308,6 @@ def _calls(node: cst.CSTNode) -> list[cst.Call]:
 
 # -- the rewrite pass ---------------------------------------------------------------------------
 class _Rewriter(_BodyEditor):
-    METADATA_DEPENDENCIES = (PositionProvider,)
-
     def __init__(
         self,
         resolver: Resolver,
@@ -319,14 +363,35 @@ class _Rewriter(_BodyEditor):
         self.made_runs: _Marks[bool] = _Marks()  # expressions that start (or get) a run
         # Assignments in functions of a run the rewrite made: statement -> the name.
         self.local_runs: _Marks[str] = _Marks()
+        self.positions = _Positions(self.module)
+        self.top: cst.CSTNode | None = None  # the top-level statement being visited
+        self.depth = 0  # statements entered and not left
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            if self.depth == 0:
+                self.top = node
+            self.depth += 1
+        return super().on_visit(node)
+
+    def on_leave(
+        self, original_node: _N, updated_node: _N
+    ) -> _N | cst.RemovalSentinel | cst.FlattenSentinel[_N]:
+        if isinstance(original_node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
+            self.depth -= 1
+        return super().on_leave(original_node, updated_node)
+
+    def _position(self, node: cst.CSTNode) -> CodeRange:
+        return self.positions.get(node, self.top)
 
     # -- scope tracking -------------------------------------------------------------------------
     def visit_Module(self, node: cst.Module) -> None:
         self.module = node
+        self.positions = _Positions(node)
         self.unit = node.default_indent
         self.block_ids.append(id(node))
         self.control = self.r.control()
-        self.enders = _ended_anywhere(node)
+        self.enders = self.r.facts.enders
 
     def leave_Module(self, original_node: cst.Module, updated_node: cst.Module) -> cst.Module:
         return self.edit_module(updated_node)
@@ -401,7 +466,7 @@ class _Rewriter(_BodyEditor):
                     isinstance(small, cst.Expr)
                     and isinstance(small.value, cst.Call)
                     and isinstance(small.value.func, cst.Attribute)
-                    and small.value.func.attr.value in _ENDS
+                    and small.value.func.attr.value in ENDS
                 ):
                     ends.add(self.module.code_for_node(small.value.func.value))
         return ends - bound
@@ -643,7 +708,7 @@ class _Rewriter(_BodyEditor):
         detail: str = "",
         fidelity: str | None = None,
     ) -> None:
-        pos = self.get_metadata(PositionProvider, original)
+        pos = self._position(original)
         excerpt = self.module.code_for_node(original).strip().splitlines()[0][:120]
         if replacement is None:
             new = ""
@@ -666,7 +731,7 @@ class _Rewriter(_BodyEditor):
         )
 
     def _where(self, original: cst.CSTNode) -> Where:
-        pos = self.get_metadata(PositionProvider, original)
+        pos = self._position(original)
         line = self.lines[pos.start.line - 1]
         lead = line[: len(line) - len(line.lstrip(" \t"))]
         block = "".join(self.blocks)
@@ -781,9 +846,9 @@ class _Rewriter(_BodyEditor):
         if method == "child_run" and done.node is not None:
             done = self._child_left_open(original_node, done)
         node = self._apply(original_node, updated_node, api, done, ctx)
-        if method in _ENDS and self.active and self._same(func.value, self.active[-1][0]):
+        if method in ENDS and self.active and self._same(func.value, self.active[-1][0]):
             self.active.pop()
-        elif method in _ENDS and kind == "run" and id(original_node) in self.statement_calls:
+        elif method in ENDS and kind == "run" and id(original_node) in self.statement_calls:
             receiver = self.module.code_for_node(func.value)
             self.ended.append((receiver, self.block_ids[-1], self._function_id()))
         return node
@@ -1167,27 +1232,6 @@ def _attributes(target: cst.BaseExpression) -> list[cst.Attribute]:
 
 # Run fields that are MLflow tags: the display name is the run name, the description its note.
 _RUN_FIELDS = {"display_name": "mlflow.runName", "description": "mlflow.note.content"}
-
-
-class _Enders(cst.CSTVisitor):
-    def __init__(self, module: cst.Module) -> None:
-        self.module = module
-        self.found: set[str] = set()
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in _ENDS:
-            self.found.add(self.module.code_for_node(func.value))
-
-    def visit_WithItem(self, node: cst.WithItem) -> None:
-        self.found.add(self.module.code_for_node(node.item))
-
-
-def _ended_anywhere(module: cst.Module) -> set[str]:
-    """The code of every receiver something ends: `x.complete()`, `x.fail()`, `with x:`."""
-    visitor = _Enders(module)
-    module.visit(visitor)
-    return visitor.found
 
 
 def _kept_result(done: Rewrite) -> Rewrite:
@@ -1608,9 +1652,8 @@ def rewrite_module(source: str, path: str = "<string>", target: Target = "mlflow
         return Result(source, source)
     names = Names(resolver)
     lines = _NEWLINES.split(body)
-    wrapper = MetadataWrapper(tree, unsafe_skip_copy=True)
     rewriter = _Rewriter(resolver, path, target, lines, names, _line_limit(lines))
-    new_tree = wrapper.visit(rewriter)
+    new_tree = tree.visit(rewriter)
     findings = sorted(rewriter.findings, key=lambda f: (f.line, f.column))
     if not any(f.rewritten for f in findings):
         return Result(source, source, findings)

@@ -68,6 +68,8 @@ DERIVED_ATTRS: dict[Kind, dict[str, Kind]] = {
 QUICK_MARKERS = ("azureml",)
 # Methods that add to a metric's history under the name they are given first.
 _METRIC_METHODS = frozenset({"log", "log_list"})
+# Methods that end the run they are called on.
+ENDS = frozenset({"complete", "fail", "cancel"})
 
 
 def might_contain_legacy(text: str) -> bool:
@@ -167,6 +169,9 @@ class Facts:
     # Calls `<anything>.log(...)`/`.log_list(...)` per literal metric name they log under: a
     # name logged by one call only can have its list steps start at 0 (see `rules.metrics`).
     metric_calls: Counter[str] = field(default_factory=Counter)
+    # The code of every receiver something ends: `x.complete()`, `x.fail()`, `x.cancel()`, and
+    # every `with x:` item.
+    enders: set[str] = field(default_factory=set)
 
     @property
     def uses_legacy(self) -> bool:
@@ -177,8 +182,9 @@ class Facts:
 class _Collector(cst.CSTVisitor):
     """Pass 1: imports and every binding, per scope, with the expressions bound."""
 
-    def __init__(self, facts: Facts) -> None:
+    def __init__(self, facts: Facts, module: cst.Module) -> None:
         self.facts = facts
+        self.module = module
         self.scopes: list[Scope] = [facts.module]
         # The enclosing definitions, innermost last: a class body binds class attributes.
         self.frames: list[cst.ClassDef | cst.FunctionDef] = []
@@ -217,6 +223,8 @@ class _Collector(cst.CSTVisitor):
         func = node.func
         if isinstance(func, cst.Attribute) and func.attr.value == "add_argument":
             self.facts.arguments.append(node)
+        if isinstance(func, cst.Attribute) and func.attr.value in ENDS:
+            self.facts.enders.add(self.module.code_for_node(func.value))
         if isinstance(func, cst.Attribute) and func.attr.value in _METRIC_METHODS:
             named = [a.value for a in node.args if a.keyword and a.keyword.value == "name"]
             first = [a.value for a in node.args[:1] if a.keyword is None and not a.star]
@@ -415,6 +423,7 @@ class _Collector(cst.CSTVisitor):
         self.facts.bound_other.update(_target_names(node.target))
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
+        self.facts.enders.add(self.module.code_for_node(node.item))
         if node.asname is not None:
             self._bind_target(node.asname.name, Entered(node.item))
 
@@ -467,7 +476,7 @@ class Resolver:
 
     def __init__(self, module: cst.Module) -> None:
         self.facts = Facts()
-        module.visit(_Collector(self.facts))
+        module.visit(_Collector(self.facts, module))
         self._resolving: set[tuple[int, str]] = set()
         self._done: dict[tuple[int, str], Kinds] = {}
 

@@ -22,6 +22,7 @@ import tokenize
 from collections import Counter
 from pathlib import Path
 
+import libcst as cst
 import pytest
 
 from migrate.api import rewrite_source
@@ -240,3 +241,51 @@ def test_shim_target_swaps_only_the_imports() -> None:
     result = rewrite_source(source, target="shim")
     assert result.code == "from shims import Run\nrun = Run.get_context()\nrun.log('a', 1)\n"
     assert [f.rule for f in result.findings] == ["shim-import"]
+
+
+def _every_node(module: cst.Module) -> list[tuple[cst.CSTNode, cst.CSTNode]]:
+    """Every node below the module's statements, with its top-level statement."""
+    out: list[tuple[cst.CSTNode, cst.CSTNode]] = []
+
+    class Collect(cst.CSTVisitor):
+        def __init__(self, top: cst.CSTNode) -> None:
+            self.top = top
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            out.append((node, self.top))
+            return True
+
+    for stmt in module.body:
+        stmt.visit(Collect(stmt))
+    return out
+
+
+SOURCES = [
+    *PAIRS,
+    *NOOPS,
+    *sorted((CASES.parent / "legacy").glob("*.py")),
+    *sorted((CASES.parent / "differential").glob("*.py")),
+]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_positions_agree_with_libcst_position_provider(path: Path) -> None:
+    """The codemod's per-statement positions are the ones libcst's PositionProvider gives."""
+    from libcst.metadata import MetadataWrapper, PositionProvider
+
+    from migrate.codemod import _Positions
+
+    source = path.read_text(encoding="utf-8")
+    for text in (source, source.replace("\n", "\r\n"), "# lead\n\n" + source.replace("\n", "\r")):
+        module = cst.parse_module(text)
+        expected = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+        positions = _Positions(module)
+        nodes = _every_node(module)
+        assert nodes
+        for node, top in nodes:
+            if node in expected:
+                assert positions.get(node, top) == expected[node], type(node).__name__
+        late = _Positions(module)  # asked without its statement: found all the same
+        node, _ = nodes[-1]
+        if node in expected:
+            assert late.get(node, None) == expected[node]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
@@ -288,12 +289,23 @@ class _Fill(cst.CSTTransformer):
         return self.holes.get(original_node.value, updated_node)
 
 
+@functools.lru_cache(maxsize=256)
+def _expression(template: str) -> cst.BaseExpression:
+    """A template parsed once (libcst nodes are immutable: sharing them is safe)."""
+    return cst.parse_expression(template)
+
+
+@functools.lru_cache(maxsize=256)
+def _statement(template: str) -> cst.BaseStatement:
+    return cst.parse_statement(template)
+
+
 def fill(template: str, **holes: cst.BaseExpression) -> cst.BaseExpression:
     """Parse `template` and put the given nodes where its UPPERCASE placeholder names stand.
 
     The nodes are inserted as they are, so their comments and formatting survive.
     """
-    expr = cst.parse_expression(template).visit(_Fill(holes))
+    expr = _expression(template).visit(_Fill(holes))
     assert isinstance(expr, cst.BaseExpression)
     return expr
 
@@ -311,6 +323,6 @@ def statement(ctx: Context, template: str, **holes: cst.BaseExpression) -> cst.B
     for placeholder, module in _MODULE_PLACEHOLDERS.items():
         if re.search(rf"\b{placeholder}\b", template):
             holes.setdefault(placeholder, ctx.module(module))
-    stmt = cst.parse_statement(template).visit(_Fill(holes))
+    stmt = _statement(template).visit(_Fill(holes))
     assert isinstance(stmt, cst.BaseStatement)
     return stmt

@@ -732,6 +732,19 @@ ENTRIES: tuple[Entry, ...] = (
         "context",
     ),
     _E(
+        "experiment-kept",
+        "Experiment",
+        "rewrite: code with no MLflow form also uses the experiment (submit, get_runs, "
+        "Run(experiment, run_id), ...)",
+        "left as it is; start_logging() -> mlflow.start_run(experiment_id="
+        "mlflow.set_experiment(exp.name).experiment_id)",
+        "manual",
+        "The experiment stays an SDK v1 object for the code that needs it, and the runs it starts "
+        "log to the MLflow experiment of the same name: rewrite that code (use mlflow."
+        "search_runs for get_runs) to drop azureml.",
+        "context",
+    ),
+    _E(
         "run-attached",
         "Run(experiment, run_id) / Run.get / Run.parent",
         "rewrite: calls on a run that is not the script's own",

@@ -556,6 +556,7 @@ class _Rewriter(_BodyEditor):
             cls=self._cls(),
             statement=id(original) in self.statement_calls,
             in_loop=self.loops[-1] > 0,
+            kept=isinstance(receiver, cst.Name) and receiver.value in self.control,
             names=self.names,
             shadowed=self._shadowed(),
         )
@@ -593,6 +594,9 @@ class _Rewriter(_BodyEditor):
     def leave_WithItem(
         self, original_node: cst.WithItem, updated_node: cst.WithItem
     ) -> cst.WithItem:
+        if original_node.asname is not None:  # a name bound anew: whatever ended before is not it
+            code = self.module.code_for_node(original_node.asname.name)
+            self.ended = [e for e in self.ended if e[0] != code]
         # The child run becomes active once its item is evaluated, for the with block's body.
         if original_node.asname is not None and self._child_of_run(original_node.item):
             target = self.module.code_for_node(original_node.asname.name)
@@ -605,6 +609,11 @@ class _Rewriter(_BodyEditor):
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
         for _ in range(self.with_pushes.pop()):
             self.active.pop()
+        for item in original_node.items:  # the block ended the run it entered
+            if self.kind(item.item) == "run":
+                bound = item.asname.name if item.asname is not None else item.item
+                receiver = self.module.code_for_node(bound)
+                self.ended.append((receiver, self.block_ids[-1], self._function_id()))
         return self._attach_above(updated_node)
 
     def _wrong_run(self, receiver: cst.BaseExpression) -> bool:
@@ -832,6 +841,18 @@ class _Rewriter(_BodyEditor):
             )
             self.report(original_node, api, "run-ended", None, detail)
             return updated_node
+        target = self.assigned.get(id(original_node))
+        if (
+            method == "start_logging"
+            and target is not None
+            and self.r.maybe_legacy(cst.Name(target), self._scope(), self._cls())
+        ):
+            detail = (
+                f"'{target}' is also bound to something else in this scope: give the run a "
+                "name of its own so the tool can follow it."
+            )
+            self.report(original_node, api, "unresolved-receiver", None, detail, "manual")
+            return updated_node
         args = bind_args(rule, updated_node)
         if args is None:
             self.report(original_node, api, "unsupported-call", None, fidelity="manual")
@@ -949,11 +970,8 @@ class _Rewriter(_BodyEditor):
             )
         target = self.assigned.get(id(original))
         if made == "experiment" and target in self.control:
-            detail = (
-                "The experiment is also used by code with no MLflow form (submit, "
-                "Run(experiment, run_id)): it stays as it is."
-            )
-            self.report(original, "Experiment", self.control[target], None, detail, "manual")
+            detail = f"Used by {self.control[target]}."
+            self.report(original, "Experiment", "experiment-kept", None, detail, "manual")
             return updated
         if (
             (

@@ -160,6 +160,8 @@ class Facts:
     # Control code: names of experiments with `.submit(...)` called on them, and the calls
     # `<something>(name, ...)` whose function may be the Run class (resolved once imports are known).
     submitted: set[str] = field(default_factory=set)
+    # The methods called on each plain name (`exp.get_runs()` -> {"exp": {"get_runs"}}).
+    methods: dict[str, set[str]] = field(default_factory=dict)
     maybe_attach: list[tuple[cst.BaseExpression, str]] = field(default_factory=list)
     # Module-level functions and the values their `return` statements give (None: bare return).
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
@@ -233,6 +235,8 @@ class _Collector(cst.CSTVisitor):
                     text = name.evaluated_value
                     if isinstance(text, str):
                         self.facts.metric_calls[text] += 1
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
+            self.facts.methods.setdefault(func.value.value, set()).add(func.attr.value)
         if isinstance(func, cst.Attribute) and func.attr.value == "submit":
             if isinstance(func.value, cst.Name):
                 self.facts.submitted.add(func.value.value)
@@ -614,15 +618,35 @@ class Resolver:
         return self.facts.scopes.get(function, self.facts.module)
 
     def control(self) -> dict[str, str]:
-        """Experiments that control code drives, and why: `exp.submit(...)` or `Run(exp, id)`.
+        """Experiments that stay SDK v1 experiments, and why (the code that needs one).
 
-        Such an experiment is an SDK v1 experiment for good (its calls are all manual), so the
-        codemod leaves its `Experiment(...)` as it is rather than break those calls further.
+        `exp.submit(...)`, `Run(exp, run_id)`, any other method than `start_logging`
+        (`exp.get_runs()`), or a run it starts kept in a name that is also bound to something
+        else: such an experiment is an SDK v1 experiment for good, so the codemod leaves its
+        `Experiment(...)` as it is rather than break that code further.
         """
-        out = dict.fromkeys(sorted(self.facts.submitted), "experiment-submit")
+        out = {name: "exp.submit(...)" for name in sorted(self.facts.submitted)}
         for func, name in self.facts.maybe_attach:
             if self.legacy_class(func) == "run":
-                out.setdefault(name, "run-attached")
+                out.setdefault(name, f"Run({name}, ...)")
+        module = self.facts.module
+        for name, methods in sorted(self.facts.methods.items()):
+            other = sorted(methods - {"start_logging"})
+            if other and name not in out and self.name_kind(name, module) == "experiment":
+                out[name] = f"{name}.{other[0]}()"
+        for scope in [module, *self.facts.scopes.values()]:
+            for target, values in scope.pending.items():
+                for value in values:
+                    if not (
+                        isinstance(value, cst.Call)
+                        and isinstance(value.func, cst.Attribute)
+                        and value.func.attr.value == "start_logging"
+                        and isinstance(value.func.value, cst.Name)
+                    ):
+                        continue
+                    owner = value.func.value.value
+                    if owner not in out and self.maybe_legacy(cst.Name(target), scope):
+                        out[owner] = f"a run kept in '{target}', which is also bound otherwise"
         return out
 
     # -- values ---------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class Context:
     in_loop: bool = False
     names: Names | None = None
     shadowed: frozenset[str] = frozenset()  # lambda parameters and comprehension variables
+    kept: bool = False  # the receiver stays an SDK v1 object (an experiment control code uses)
 
     def module(self, name: str) -> cst.Name:
         """The name to reach module `name` by (`mlflow`, `json`, ...), noting the import."""

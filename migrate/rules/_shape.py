@@ -13,7 +13,10 @@ if TYPE_CHECKING:
     from migrate.detect import Scope
     from migrate.rules import Context
 
-ValueKind = Literal["number", "infinite", "bool", "str", "none", "list", "dict", "unknown"]
+# "object": a value Azure ML stored as its text (a tuple, a set, a complex number).
+ValueKind = Literal[
+    "number", "infinite", "bool", "str", "none", "list", "dict", "object", "unknown"
+]
 
 _NUMBER_BUILTINS = frozenset({"float", "int", "len", "round", "abs", "sum", "min", "max"})
 _NUMPY_NUMBERS = frozenset(
@@ -100,8 +103,10 @@ def _kind(node: cst.BaseExpression, ctx: Context | None, depth: int) -> ValueKin
             inner = _kind(node.expression, ctx, depth + 1)
             return inner if inner in ("number", "infinite") else "unknown"
         return "unknown"
-    if isinstance(node, (cst.Integer, cst.Float, cst.Imaginary)):
+    if isinstance(node, (cst.Integer, cst.Float)):
         return "number"
+    if isinstance(node, (cst.Tuple, cst.Set, cst.SetComp, cst.Imaginary)):
+        return "object"
     if isinstance(node, (cst.SimpleString, cst.ConcatenatedString, cst.FormattedString)):
         return "str"
     if isinstance(node, (cst.List, cst.ListComp, cst.GeneratorExp)):

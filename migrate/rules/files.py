@@ -90,6 +90,12 @@ def _own_name(v1: str) -> str:
 def log_image(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     """`run.log_image(name, plot=...)` -> `mlflow.log_figure`; `path=` -> `mlflow.log_artifact`."""
     name = a["name"].value
+    # `path=None` or `plot=None` is the same as leaving it out (Microsoft's own examples do).
+    a = {
+        k: v
+        for k, v in a.items()
+        if not (isinstance(v.value, cst.Name) and v.value.value == "None")
+    }
     if "plot" in a and "path" not in a:
         figure = a["plot"].value
         if ctx.resolver.qualified(figure) == "matplotlib.pyplot":

@@ -91,10 +91,17 @@ def child_run(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     "description",
 )
 def start_logging(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
-    """`exp.start_logging(...)` -> `mlflow.start_run(experiment_id=exp.experiment_id, ...)`."""
+    """`exp.start_logging(...)` -> `mlflow.start_run(experiment_id=exp.experiment_id, ...)`.
+
+    An experiment that stays an SDK v1 one (`ctx.kept`) has no MLflow id: the run goes to the
+    MLflow experiment of the same name, `mlflow.set_experiment(exp.name).experiment_id`.
+    """
     if "run_id" in a:
         return Rewrite(None, "unsupported-call", "MLflow chooses run ids: drop run_id=.")
     experiment_id = cst.Attribute(value=ctx.receiver, attr=cst.Name("experiment_id"))
+    if ctx.kept:
+        named = code(ctx, "MLFLOW.set_experiment(EXP.name)", EXP=ctx.receiver)
+        experiment_id = cst.Attribute(value=named, attr=cst.Name("experiment_id"))
     args = [arg(experiment_id, "experiment_id")]
     name = a.get("display_name") or a.get("name")
     if name is not None:

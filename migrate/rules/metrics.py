@@ -214,7 +214,7 @@ def log_value(ctx: Context, a: Args, key: str = "name", kind: ValueKind | None =
         return Rewrite(None, "metric-name", renamed)
     value = a["value"].value
     kind = kind or infer(ctx, value)
-    if kind in ("str", "none", "dict"):
+    if kind in ("str", "none", "dict", "object"):
         text = string("None") if kind == "none" else value
         node = call(ctx.mlflow("set_tag"), arg(name), arg(text))
         note = "Only the latest value is kept, as a tag."

@@ -128,6 +128,16 @@ ENTRIES: tuple[Entry, ...] = (
         "Run.log_list",
     ),
     _E(
+        "run-log-list-unknown",
+        "Run.log_list",
+        "rewrite: items whose type the source does not show",
+        "MlflowClient.log_batch(run_id, metrics=[Metric(name, float(v), ts, step=i)...])",
+        "lossy",
+        "The items are logged as numbers: an item that is text or None (which Azure ML stored) "
+        "raises in MLflow; if the list can hold such items, log it with mlflow.log_dict instead.",
+        "metrics",
+    ),
+    _E(
         "run-log-list-text",
         "Run.log_list",
         "non-numeric items",
@@ -221,9 +231,10 @@ ENTRIES: tuple[Entry, ...] = (
         "run-log-image-path",
         "Run.log_image",
         "path=",
-        "mlflow.log_artifact(path) stored as <name><ext>",
+        "mlflow.log_artifact(path)",
         "exact",
-        "The image file is stored as an artifact named after the v1 name.",
+        "The image file is stored as an artifact (the shim names it after the v1 name; the "
+        "rewrite keeps the file's own name and reports artifact-file-name when they differ).",
         "images",
         "Run.log_image",
     ),
@@ -400,7 +411,8 @@ ENTRIES: tuple[Entry, ...] = (
         "",
         "mlflow.end_run('FINISHED')",
         "exact",
-        "Pending records are flushed and ./outputs uploaded before the run ends.",
+        "The run ends as FINISHED. Like Azure ML, the shim first uploads ./outputs; rewritten "
+        "code does not (the audit flags files written there).",
         "lifecycle",
         "Run.complete",
     ),
@@ -742,6 +754,17 @@ ENTRIES: tuple[Entry, ...] = (
         "The experiment stays an SDK v1 object for the code that needs it, and the runs it starts "
         "log to the MLflow experiment of the same name: rewrite that code (use mlflow."
         "search_runs for get_runs) to drop azureml.",
+        "context",
+    ),
+    _E(
+        "run-passed",
+        "Run",
+        "rewrite: the run (or the Workbench logger) is passed to other code",
+        "left as it is",
+        "manual",
+        "After the rewrite it is an mlflow.ActiveRun: code that receives it and calls Azure ML "
+        "methods on it (log, tag, ...) breaks; rewrite that code to log with mlflow, or annotate "
+        "its parameter `run: Run` in this file so the tool follows it.",
         "context",
     ),
     _E(

@@ -33,7 +33,15 @@ from libcst._position import CodeRange
 from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from migrate.catalogue import entry
-from migrate.detect import ENDS, Kind, Resolver, Scope, might_contain_legacy, shadowed_by
+from migrate.detect import (
+    ENDS,
+    Annotated,
+    Kind,
+    Resolver,
+    Scope,
+    might_contain_legacy,
+    shadowed_by,
+)
 from migrate.findings import Finding
 from migrate.rules import Args, Context, Names, Rewrite, Rule, load
 from migrate.rules._layout import TAB, Where, comments, place
@@ -72,6 +80,11 @@ MANUAL: dict[tuple[Kind, str], str] = {
 SHIM_MODULES = {"azureml.core", "azureml.core.run", "azureml.logging"}
 # Calls that do nothing once MLflow's run has ended (end_run() again is a no-op).
 _HARMLESS_AFTER_END = ENDS | {"flush"}
+# Callees a run may be handed to harmlessly (its text, its type).
+_HARMLESS_TAKERS = frozenset(
+    {"print", "str", "repr", "format", "isinstance", "id", "type", "hasattr", "bool"}
+)
+_LOGGING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
 # Rules whose output starts (or gets) a run: a local name left unused for it is dropped.
 _STARTS = frozenset(
     {"run-get-context", "workbench-get-logger", "run-child-run", "experiment-start-logging"}
@@ -792,6 +805,7 @@ class _Rewriter(_BodyEditor):
     def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
         if self.target == "shim":
             return updated_node
+        self._passed(original_node)
         made = self._constructor(original_node, updated_node)
         if made is not None:
             return made
@@ -873,6 +887,51 @@ class _Rewriter(_BodyEditor):
             receiver = self.module.code_for_node(func.value)
             self.ended.append((receiver, self.block_ids[-1], self._function_id()))
         return node
+
+    def _passed(self, node: cst.Call) -> None:
+        """Report a run (or Workbench logger) handed to code the tool does not follow.
+
+        After the rewrite it is an `mlflow.ActiveRun`: a callback or helper that calls
+        `.log(...)` on it breaks. Functions and classes of this file whose parameter is
+        annotated `Run` are followed (their calls are rewritten); printing it is harmless.
+        """
+        func = node.func
+        if isinstance(func, cst.Name) and func.value in _HARMLESS_TAKERS:
+            return
+        if isinstance(func, cst.Attribute) and func.attr.value in _LOGGING_METHODS:
+            return
+        if isinstance(func, cst.Name) and self._follows_runs(func.value):
+            return
+        for a in node.args:
+            if not isinstance(a.value, (cst.Name, cst.Attribute)):
+                continue
+            kind = self.kind(a.value)
+            if kind not in ("run", "logger"):
+                continue
+            name = self.module.code_for_node(a.value)
+            callee = self.module.code_for_node(func)
+            detail = f"'{name}' is passed to {callee}(...)."
+            api = "Run" if kind == "run" else "get_azureml_logger"
+            self.report(a.value, api, "run-passed", None, detail, "manual")
+
+    def _follows_runs(self, name: str) -> bool:
+        """Whether `name` is a function or class of this module with a parameter annotated as
+        a legacy run (the tool rewrites the calls made on that parameter)."""
+        facts = self.r.facts
+        defs: list[cst.FunctionDef] = []
+        if name in facts.functions:
+            defs.append(facts.functions[name])
+        for cls in facts.self_attrs:
+            if cls.name.value == name and isinstance(cls.body, cst.IndentedBlock):
+                defs += [s for s in cls.body.body if isinstance(s, cst.FunctionDef)]
+        for fn in defs:
+            params = fn.params
+            for p in [*params.posonly_params, *params.params, *params.kwonly_params]:
+                if p.annotation is not None and self.r.kind_of(
+                    Annotated(p.annotation.annotation), self.r.facts.module
+                ) in ("run", "logger"):
+                    return True
+        return False
 
     def _child_left_open(self, node: cst.Call, done: Rewrite) -> Rewrite:
         """A child run kept in a name that nothing in the file ever completes (lossy).

@@ -139,6 +139,9 @@ class Facts:
     imports: dict[str, str] = field(default_factory=dict)  # local name -> qualified name
     # Imports at module level only (what code anywhere in the module may rely on).
     module_imports: dict[str, str] = field(default_factory=dict)
+    # Names bound by module-level imports that come after other module code: code placed
+    # above them (where the rewrite puts the imports it needs) cannot rely on them.
+    late_imports: set[str] = field(default_factory=set)
     # Each legacy import statement's form: (module, name or None, asname or None).
     legacy_imports: list[tuple[str, str | None, str | None]] = field(default_factory=list)
     module: Scope = field(default_factory=lambda: Scope(None))
@@ -481,6 +484,7 @@ class Resolver:
     def __init__(self, module: cst.Module) -> None:
         self.facts = Facts()
         module.visit(_Collector(self.facts, module))
+        self.facts.late_imports = _late_imports(module)
         self._resolving: set[tuple[int, str]] = set()
         self._done: dict[tuple[int, str], Kinds] = {}
 
@@ -683,6 +687,38 @@ class Resolver:
         if not values or any(v is None for v in values):
             return None
         return [v for v in values if v is not None]
+
+
+def _late_imports(module: cst.Module) -> set[str]:
+    """The names bound by module-level import lines that follow other module-level code."""
+    late: set[str] = set()
+    code_seen = False
+    for index, stmt in enumerate(module.body):
+        small = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else None
+        if small and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in small):
+            if code_seen:
+                for s in small:
+                    if isinstance(s, (cst.Import, cst.ImportFrom)):
+                        late |= _bound_by_import(s)
+            continue
+        docstring = index == 0 and small and isinstance(small[0], cst.Expr)
+        if not docstring:
+            code_seen = True
+    return late
+
+
+def _bound_by_import(node: cst.Import | cst.ImportFrom) -> set[str]:
+    if isinstance(node.names, cst.ImportStar):
+        return set()
+    out: set[str] = set()
+    for alias in node.names:
+        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            out.add(alias.asname.name.value)
+        elif isinstance(node, cst.Import):
+            out.add(_import_name(alias.name).split(".")[0])
+        else:
+            out.add(_import_name(alias.name))
+    return out
 
 
 def _derive(base: Kinds, table: dict[Kind, dict[str, Kind]], member: str) -> Kinds:

@@ -50,6 +50,7 @@ class Names:
             (local != module, local)
             for local, qualified in facts.module_imports.items()
             if qualified == module
+            and local not in facts.late_imports  # code above it could not use it
             and (
                 local not in facts.bound_other  # `import mlflow`, never rebound
                 or (  # `import mlflow as mf`: that import is the name's only binding

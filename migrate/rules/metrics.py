@@ -8,8 +8,11 @@ metric and reported (`run-log-unknown`), so a person checks it cannot be text.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
+from migrate.detect import shadowed_by
 from migrate.rules import Args, Context, Rewrite, rule
 from migrate.rules._shape import ValueKind, arg, call, code, infer, literal_str, string
 from shims.names import mlflow_name
@@ -299,7 +302,54 @@ def _values(ctx: Context, a: Args, values: cst.BaseExpression, rule_id: str, kee
     if name is None:
         return Rewrite(None, "metric-name", renamed)
     node = batch(ctx, name, values, literal_str(a["name"].value))
+    if not _numbers(ctx, values, 0):
+        return Rewrite(node, "run-log-list-unknown", renamed)
     return Rewrite(node, "metric-name" if renamed else rule_id, renamed)
+
+
+_NUMBER_SEQUENCES = frozenset(
+    {"numpy.arange", "numpy.linspace", "numpy.logspace", "numpy.geomspace"}
+)
+
+
+def _numbers(ctx: Context, values: cst.BaseExpression, depth: int) -> bool:
+    """Whether the source shows that every item of `values` is a number (or a bool).
+
+    Literal lists and tuples of numbers, comprehensions of numbers, `range(...)`, numpy's
+    number sequences, `list(...)` or `np.array(...)` of such, and names bound only to such
+    values.
+    """
+    if depth > 8:
+        return False
+    if isinstance(values, (cst.List, cst.Tuple)):
+        return all(
+            isinstance(e, cst.Element) and infer(ctx, e.value) in ("number", "bool")
+            for e in values.elements
+        )
+    if isinstance(values, (cst.ListComp, cst.GeneratorExp)):
+        return infer(replace(ctx, shadowed=ctx.shadowed | shadowed_by(values)), values.elt) in (
+            "number",
+            "bool",
+        )
+    if isinstance(values, cst.Call):
+        q = ctx.resolver.qualified(values.func)
+        if q in _NUMBER_SEQUENCES or (
+            q is None and isinstance(values.func, cst.Name) and values.func.value == "range"
+        ):
+            return True
+        wraps = q in ("numpy.array", "numpy.asarray") or (
+            q is None
+            and isinstance(values.func, cst.Name)
+            and values.func.value in ("list", "tuple", "sorted")
+        )
+        first = values.args[0] if values.args else None
+        return (
+            wraps and first is not None and not first.star and _numbers(ctx, first.value, depth + 1)
+        )
+    if isinstance(values, cst.Name) and ctx.scope is not None and values.value not in ctx.shadowed:
+        bound = ctx.resolver.values_of(values.value, ctx.scope)
+        return bool(bound) and all(_numbers(ctx, v, depth + 1) for v in bound or ())
+    return False
 
 
 @rule("run", "log_list", "name", "value", "description")

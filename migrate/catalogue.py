@@ -657,6 +657,18 @@ ENTRIES: tuple[Entry, ...] = (
         "Run.get_context",
     ),
     _E(
+        "run-get-context-mixed",
+        "Run.get_context",
+        "rewrite: the file also starts MLflow runs or sets the experiment or tracking URI itself",
+        "mlflow.active_run() or mlflow.start_run()",
+        "lossy",
+        "In an Azure ML job both were the job's run; now the run starts here, so a later "
+        "mlflow.start_run() raises 'Run ... is already active' and a later set_experiment() or "
+        "set_tracking_uri() no longer applies to it: remove one of the two starts, and set the "
+        "experiment and tracking URI first.",
+        "context",
+    ),
+    _E(
         "run-get-context-offline",
         "Run.get_context",
         "allow_offline= / offline checks",

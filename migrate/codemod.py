@@ -80,6 +80,8 @@ MANUAL: dict[tuple[Kind, str], str] = {
 SHIM_MODULES = {"azureml.core", "azureml.core.run", "azureml.logging"}
 # Calls that do nothing once MLflow's run has ended (end_run() again is a no-op).
 _HARMLESS_AFTER_END = ENDS | {"flush"}
+# MLflow calls by which a file starts its own runs or picks their experiment.
+_DRIVES_MLFLOW = frozenset({"start_run", "set_experiment", "set_tracking_uri"})
 # Callees a run may be handed to harmlessly (its text, its type).
 _HARMLESS_TAKERS = frozenset(
     {"print", "str", "repr", "format", "isinstance", "id", "type", "hasattr", "bool"}
@@ -372,6 +374,7 @@ class _Rewriter(_BodyEditor):
         self.unit = "    "
         self.control: dict[str, str] = {}  # experiments control code drives -> why
         self.assigned: dict[int, str] = {}  # id(call) -> the name it is assigned to
+        self.assigned_attrs: dict[int, cst.Attribute] = {}  # id(call) -> `self.<attr>` target
         self.workspace_calls: dict[int, int] = {}  # id(Workspace call) -> its finding's index
         self.made_runs: _Marks[bool] = _Marks()  # expressions that start (or get) a run
         # Assignments in functions of a run the rewrite made: statement -> the name.
@@ -648,6 +651,14 @@ class _Rewriter(_BodyEditor):
             and isinstance(small.targets[0].target, cst.Name)
         ):
             self.assigned[id(small.value)] = small.targets[0].target.value
+        if (
+            isinstance(small, cst.Assign)
+            and len(small.targets) == 1
+            and isinstance(small.targets[0].target, cst.Attribute)
+            and isinstance(small.targets[0].target.value, cst.Name)
+            and small.targets[0].target.value.value == "self"
+        ):
+            self.assigned_attrs[id(small.value)] = small.targets[0].target
         if (
             isinstance(small, cst.AnnAssign)
             and small.value is not None
@@ -1048,6 +1059,20 @@ class _Rewriter(_BodyEditor):
             api = cst.Module(body=[]).code_for_node(func)
             self.report(original, api, "unresolved-receiver", None, detail, "manual")
             return updated
+        attr = self.assigned_attrs.get(id(original))
+        if (
+            (made in ("experiment", "logger") or owner == "run")
+            and attr is not None
+            and self.r.maybe_legacy(attr, self._scope(), self._cls())
+        ):
+            where = self.module.code_for_node(attr)
+            detail = (
+                f"'{where}' is also assigned something else in this class: its calls cannot be "
+                "followed, so the object it holds stays as it is."
+            )
+            api = cst.Module(body=[]).code_for_node(func)
+            self.report(original, api, "unresolved-receiver", None, detail, "manual")
+            return updated
         if made == "experiment":
             name = next((a for a in updated.args if a.keyword and a.keyword.value == "name"), None)
             positional = [a for a in updated.args if a.keyword is None]
@@ -1084,12 +1109,25 @@ class _Rewriter(_BodyEditor):
                 offline = bool(updated.args)
                 detail = "allow_offline= is dropped." if offline else self._ends_note(original)
                 rule_id = "run-get-context-offline" if offline else "run-get-context"
+                mixed = self._drives_mlflow()
+                if mixed and not offline:
+                    rule_id, detail = "run-get-context-mixed", f"The file calls {mixed}."
                 done = Rewrite(active_or_new(ctx), rule_id, detail)
                 return self._apply(original, updated, f"Run.{method}", done, ctx)
             other = {"get": "run-attached", "list": "run-list"}.get(method)
             if other is not None:
                 self.report(original, f"Run.{method}", other, None, fidelity="manual")
         return updated
+
+    def _drives_mlflow(self) -> str:
+        """The MLflow call by which the file itself starts runs or picks the experiment, if any."""
+        facts = self.r.facts
+        for local, qualified in sorted(facts.module_imports.items()):
+            if qualified == "mlflow":
+                found = sorted(facts.methods.get(local, set()) & _DRIVES_MLFLOW)
+                if found:
+                    return f"{local}.{found[0]}()"
+        return ""
 
     def _ends_note(self, node: cst.Call) -> str:
         if id(node) in self.with_items:

@@ -650,7 +650,8 @@ class _Rewriter(_BodyEditor):
             and len(small.targets) == 1
             and isinstance(small.targets[0].target, cst.Name)
         ):
-            self.assigned[id(small.value)] = small.targets[0].target.value
+            for value in _branches(small.value):
+                self.assigned[id(value)] = small.targets[0].target.value
         if (
             isinstance(small, cst.Assign)
             and len(small.targets) == 1
@@ -658,7 +659,8 @@ class _Rewriter(_BodyEditor):
             and isinstance(small.targets[0].target.value, cst.Name)
             and small.targets[0].target.value.value == "self"
         ):
-            self.assigned_attrs[id(small.value)] = small.targets[0].target
+            for value in _branches(small.value):
+                self.assigned_attrs[id(value)] = small.targets[0].target
         if (
             isinstance(small, cst.AnnAssign)
             and small.value is not None
@@ -1347,6 +1349,18 @@ def _attributes(target: cst.BaseExpression) -> list[cst.Attribute]:
 
 # Run fields that are MLflow tags: the display name is the run name, the description its note.
 _RUN_FIELDS = {"display_name": "mlflow.runName", "description": "mlflow.note.content"}
+
+
+def _branches(value: cst.BaseExpression) -> list[cst.BaseExpression]:
+    """The expressions an assigned value may be: itself, and each branch of `a if c else b`,
+    `a or b` and `a and b` (b only: a legacy object is never falsy), recursively."""
+    if isinstance(value, cst.IfExp):
+        return [value, *_branches(value.body), *_branches(value.orelse)]
+    if isinstance(value, cst.BooleanOperation) and isinstance(value.operator, cst.And):
+        return [value, *_branches(value.right)]
+    if isinstance(value, cst.BooleanOperation):
+        return [value, *_branches(value.left), *_branches(value.right)]
+    return [value]
 
 
 def _kept_result(done: Rewrite) -> Rewrite:

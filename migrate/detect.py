@@ -531,6 +531,13 @@ class Resolver:
                 return _OTHER  # the class itself (aml.Run), not an instance
             base = self.kinds_of(node.value, scope, cls)
             return _derive(base, DERIVED_ATTRS, node.attr.value)
+        if isinstance(node, cst.IfExp):  # either branch
+            return self.kinds_of(node.body, scope, cls) | self.kinds_of(node.orelse, scope, cls)
+        if isinstance(node, cst.BooleanOperation):  # `a or b`: either side; `a and b`: b
+            right = self.kinds_of(node.right, scope, cls)
+            if isinstance(node.operator, cst.And):  # (a legacy object is never falsy)
+                return right | (self.kinds_of(node.left, scope, cls) & _OTHER)
+            return self.kinds_of(node.left, scope, cls) | right
         if isinstance(node, cst.Call):
             func = node.func
             made = self.legacy_class(func)

@@ -613,6 +613,13 @@ class _Rewriter(_BodyEditor):
         if original_node.asname is not None:  # a name bound anew: whatever ended before is not it
             code = self.module.code_for_node(original_node.asname.name)
             self.ended = [e for e in self.ended if e[0] != code]
+        if (
+            self.functions
+            and updated_node.item in self.made_runs
+            and updated_node.asname is not None
+            and isinstance(updated_node.asname.name, cst.Name)
+        ):
+            self.local_runs.put(updated_node, updated_node.asname.name.value)
         # The child run becomes active once its item is evaluated, for the with block's body.
         if original_node.asname is not None and self._child_of_run(original_node.item):
             target = self.module.code_for_node(original_node.asname.name)
@@ -1475,6 +1482,10 @@ class _After(cst.CSTVisitor):
     def visit_Param(self, node: cst.Param) -> None:
         self._skip.add(id(node.name))
 
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None and isinstance(node.asname.name, cst.Name):
+            self._skip.add(id(node.asname.name))  # `with ... as run` binds run
+
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._skip.add(id(node.name))
 
@@ -1617,6 +1628,15 @@ class _Cleanup(_BodyEditor):
 
     def _unused(self, name: str) -> bool:
         return self.before[name] > 0 and self.after[name] == 0
+
+    def leave_WithItem(
+        self, original_node: cst.WithItem, updated_node: cst.WithItem
+    ) -> cst.WithItem:
+        local = self.local_runs.get(original_node)
+        if local is not None and self.after[local] == 0:
+            # `with mlflow.start_run() as run:` in a function, the name now unused: no `as`.
+            return updated_node.with_changes(asname=None)
+        return updated_node
 
     def leave_SimpleStatementLine(
         self, original_node: cst.SimpleStatementLine, updated_node: cst.SimpleStatementLine

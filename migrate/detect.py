@@ -607,7 +607,8 @@ class Resolver:
         return next(iter(kinds)) if len(kinds) == 1 else None
 
     def self_kinds(self, attr: str, cls: cst.ClassDef) -> Kinds:
-        """Every kind `self.<attr>` may have: what each assignment to it in the class gives."""
+        """Every kind `self.<attr>` may have: what each assignment to it in the class gives,
+        and in the classes of this module it inherits from (a base's `__init__` sets it)."""
         key = (id(cls), attr)
         if key in self._done:
             return self._done[key]
@@ -617,10 +618,27 @@ class Resolver:
         kinds: set[Kind | None] = set(self.facts.self_attrs.get(cls, {}).get(attr, set()))
         for scope, value in self.facts.self_pending.get(cls, {}).get(attr, []):
             kinds |= self.kinds_of(value, scope, cls)
+        for base in self._bases(cls):
+            if attr in self.facts.self_attrs.get(base, {}) or attr in self.facts.self_pending.get(
+                base, {}
+            ):
+                kinds |= self.self_kinds(attr, base)
         self._resolving.discard(key)
         result = frozenset(kinds) or _OTHER  # never assigned in the class: not provable
         self._done[key] = result
         return result
+
+    def _bases(self, cls: cst.ClassDef) -> list[cst.ClassDef]:
+        """The module's own classes `cls` names as its bases (each name bound once)."""
+        out: list[cst.ClassDef] = []
+        for base in cls.bases:
+            if (
+                not isinstance(base.value, cst.Name)
+                or self.facts.module.count(base.value.value) != 1
+            ):
+                continue
+            out += [c for c in self.facts.self_attrs if c.name.value == base.value.value]
+        return out
 
     def scope_of(self, function: cst.FunctionDef | None) -> Scope:
         """The scope of a function's body (the module's for None)."""

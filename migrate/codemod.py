@@ -921,6 +921,14 @@ class _Rewriter(_BodyEditor):
         if isinstance(func, cst.Attribute) and func.attr.value in _LOGGING_METHODS:
             return
         if isinstance(func, cst.Name) and self._follows_runs(func.value):
+            for a in node.args:  # its calls on that parameter log to MLflow's active run
+                if self.kind(a.value) == "run" and self._wrong_run(a.value):
+                    name = self.module.code_for_node(a.value)
+                    detail = (
+                        f"'{name}' is passed to {func.value}(...) while '{self.active[-1][0]}' "
+                        "is MLflow's active run: the calls it makes on it would log there."
+                    )
+                    self.report(a.value, "Run", "run-not-active", None, detail)
             return
         for a in node.args:
             if not isinstance(a.value, (cst.Name, cst.Attribute)):

@@ -728,8 +728,9 @@ ENTRIES: tuple[Entry, ...] = (
         "",
         "none",
         "manual",
-        "Cloud-service APIs have no MLflow equivalent: run scripts directly and read data from "
-        "local or mounted paths.",
+        "Other azureml APIs (cloud services, SDK helpers and exceptions) have no MLflow "
+        "equivalent: replace them (run scripts directly, read data from local or mounted paths) "
+        "or keep azureml installed for them.",
         "context",
         "",
     ),

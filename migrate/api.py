@@ -17,7 +17,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -29,11 +29,15 @@ from migrate.detect import might_contain_legacy
 from migrate.findings import Finding
 from migrate.sources import (
     DEFAULT_MAX_BYTES,
+    CellModule,
+    Notebook,
+    PythonCell,
     SourceError,
     SourceFile,
+    cell_modules,
+    check_nesting,
     discover,
     encode,
-    is_python_cell,
     mask_magics,
     read_notebook,
     read_source,
@@ -196,34 +200,33 @@ def _process_python(
         write_atomic(source.path, encode(text, result.code))
 
 
+def notebook_modules(notebook: Notebook) -> list[CellModule]:
+    """The modules `rewrite` and `audit` see in a notebook: its Python cells joined into one when
+    it may hold legacy calls (a run made in one cell is logged to in others), else one per cell."""
+    join = any(might_contain_legacy(cell.source) for cell in notebook.code_cells)
+    return cell_modules(notebook, join)
+
+
 def _process_notebook(
     source: SourceFile, mode: Mode, target: Target, out: FileOutcome, max_bytes: int | None
 ) -> None:
     notebook = read_notebook(source.path)
     code = [c.source for c in notebook.cells if c.cell_type == "code"]
-    if any(might_contain_legacy(c) for c in code):
-        size = sum(len(c.encode("utf-8", "surrogatepass")) for c in code)
-        _too_big(source.rel, size, max_bytes, "code cells of ")
+    if not any(might_contain_legacy(c) for c in code):
+        return  # nothing the codemod could rewrite
+    size = sum(len(c.encode("utf-8", "surrogatepass")) for c in code)
+    _too_big(source.rel, size, max_bytes, "code cells of ")
+    modules = notebook_modules(notebook)
+    if len(modules) > 1:  # the cells do not compile together: a syntax error is the notebook's
+        for module in modules:
+            message = _cell_syntax_error(source.rel, module.cells[0])
+            if message is not None:
+                raise SourceError(source.path, None, message)
     changed: dict[int, str] = {}
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code" or not is_python_cell(cell.source):
-            continue
-        masked, restore = mask_magics(cell.source)
-        where = f"{source.rel}[cell {index + 1}]"
-        try:
-            result = rewrite_module(masked, where, target)
-        except (cst.ParserSyntaxError, SyntaxError) as exc:
-            raise SourceError(source.path, None, _syntax_error(where, exc, masked)) from None
-        except RewriteError as exc:  # too deeply nested: the message names the cell
-            raise SourceError(source.path, None, str(exc)) from None
-        except RecursionError as exc:
-            raise RecursionError(f"{exc}, in cell {index + 1}") from None
-        out.findings.extend(result.findings)
-        if result.changed:
-            if mode != "scan" and result.code.count("\f") < masked.count("\f"):
-                message = f"{where}: the rewrite would drop a form feed (a libcst limitation)"
-                raise SourceError(source.path, None, message + "; left untouched")
-            changed[index] = restore(result.code)
+    for module in modules:
+        findings, sources = _rewrite_cells(source, module, mode, target)
+        out.findings.extend(findings)
+        changed.update(sources)
     if not changed:
         return
     out.changed = True
@@ -233,6 +236,108 @@ def _process_notebook(
         out.diff = _diff(source.rel, old, new.decode("utf-8"))
     elif mode == "write":
         write_atomic(source.path, new)
+
+
+def _rewrite_cells(
+    source: SourceFile, module: CellModule, mode: Mode, target: Target
+) -> tuple[list[Finding], dict[int, str]]:
+    """Rewrite one module of a notebook's cells: its findings (placed in their cells) and the new
+    source of each changed cell. Raises SourceError naming the cell when it cannot be done."""
+    if len(module.cells) > 1:
+        result = _rewrite_joined(source, module, mode, target)
+    else:
+        cell = module.cells[0]
+        where = f"{source.rel}[cell {cell.index + 1}]"
+        try:
+            result = rewrite_module(module.text, where, target)
+        except (cst.ParserSyntaxError, SyntaxError) as exc:
+            message = _cell_syntax_error(source.rel, cell, exc)
+            raise SourceError(source.path, None, message or _syntax_error(where, exc)) from None
+        except RewriteError as exc:  # too deeply nested: the message names the cell
+            raise SourceError(source.path, None, _cell_rewrite_error(where, exc, cell)) from None
+        except RecursionError as exc:
+            raise RecursionError(f"{exc}, in cell {cell.index + 1}") from None
+    findings = []
+    for f in result.findings:
+        cell, line = module.locate(f.line)
+        findings.append(replace(f, path=f"{source.rel}[cell {cell.index + 1}]", line=line))
+    if not result.changed:
+        return findings, {}
+    try:
+        codes = module.split(result.code)
+    except ValueError as exc:
+        raise SourceError(source.path, None, f"{source.rel}: {exc}; left untouched") from None
+    sources: dict[int, str] = {}
+    for cell, new in zip(module.cells, codes):
+        if new == cell.code:
+            continue
+        where = f"{source.rel}[cell {cell.index + 1}]"
+        if mode != "scan" and new.count("\f") < cell.code.count("\f"):
+            message = f"{where}: the rewrite would drop a form feed (a libcst limitation)"
+            raise SourceError(source.path, None, message + "; left untouched")
+        try:
+            sources[cell.index] = cell.new_source(new)
+        except ValueError as exc:  # an IPython line lost or duplicated
+            raise SourceError(source.path, None, f"{where}: {exc}; left untouched") from None
+    return findings, sources
+
+
+def _rewrite_joined(source: SourceFile, module: CellModule, mode: Mode, target: Target) -> Result:
+    """`rewrite_module` on joined cells; when it fails, the cell at fault reports its own error."""
+    try:
+        return rewrite_module(module.text, source.rel, target)
+    except (cst.ParserSyntaxError, SyntaxError, RewriteError, RecursionError) as exc:
+        error = exc
+    for cell in module.cells:  # raises the first cell's error, named as without joining
+        _rewrite_cells(source, CellModule.join([cell]), mode, target)
+    if isinstance(error, cst.ParserSyntaxError):
+        cell, line = module.locate(error.raw_line)
+        message = f"{source.rel}[cell {cell.index + 1}]:{line}: cannot parse: {error.message}"
+    else:
+        message = f"{source.rel}: the code cells could not be rewritten together: {error}"
+    raise SourceError(source.path, None, message + "; left untouched")
+
+
+def _python_syntax_error(code: str) -> SyntaxError | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings about the user's code are not ours
+            ast.parse(code)
+    except SyntaxError as error:
+        return error
+    except (RecursionError, MemoryError, ValueError):  # the codemod reports these itself
+        return None
+    return None
+
+
+def _cell_syntax_error(rel: str, cell: PythonCell, exc: Exception | None = None) -> str | None:
+    """`_syntax_error` for a cell, its line counted from the top of the cell (a cell magic
+    included): for `exc` raised on the cell's code, or else None when the cell parses."""
+    where = f"{rel}[cell {cell.index + 1}]"
+    whole = mask_magics(cell.source)[0] if cell.offset else cell.code  # lines as in the cell
+    python = _python_syntax_error(whole) if exc is None else None
+    if exc is None and python is None:
+        return None
+    try:
+        check_nesting(whole, where)  # libcst's parser must not see what nests too deeply
+        cst.parse_module(whole)
+    except SourceError as error:
+        return str(error)
+    except cst.ParserSyntaxError as error:
+        return _syntax_error(where, error, whole)
+    if exc is not None:
+        return _syntax_error(where, exc, cell.code)
+    return _syntax_error(where, python) if python is not None else None
+
+
+def _cell_rewrite_error(where: str, exc: RewriteError, cell: PythonCell) -> str:
+    """A RewriteError's message for a cell; a nesting error's line counts from the cell's top."""
+    if cell.offset:
+        try:
+            check_nesting(mask_magics(cell.source)[0], where)
+        except SourceError as named:
+            return str(named)
+    return str(exc)
 
 
 def _work(item: tuple[SourceFile, Mode, Target, int | None]) -> FileOutcome:

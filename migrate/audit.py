@@ -17,8 +17,9 @@ two places, told apart by `origin`:
   renames, tag and param keys it refuses, HyperDrive `primary_metric_name` values that must follow the
   renamed metric), cloud-service APIs, and run-like parameters the codemod cannot trace. Their
   `replacement` is always "": a person acts on them. They come from one pass of Python's `ast`
-  over the module (`_Checks`), which takes every answer about legacy objects from the codemod's
-  findings for the same source: a call is legacy exactly when `rewrite` reported it.
+  over the module (`_Checks`; a notebook's cells joined as `rewrite` joins them), which takes every
+  answer about legacy objects from the codemod's findings for the same source: a call is legacy
+  exactly when `rewrite` reported it.
 
 Files that cannot be read, decoded or parsed, and files over a size limit (the codemod's cost grows
 with a file's size; a generated 5 MB module would stall the scan), are reported as errors with the
@@ -32,21 +33,20 @@ import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from migrate import __version__
-from migrate.api import process
+from migrate.api import notebook_modules, process
 from migrate.catalogue import ENTRIES, FIDELITIES, Fidelity, entry
 from migrate.findings import Finding
 from migrate.sources import (
     DEFAULT_MAX_BYTES,
+    CellModule,
     SourceError,
     SourceFile,
     discover,
-    is_python_cell,
-    mask_magics,
     read_notebook,
     read_source,
     size_text,
@@ -373,15 +373,28 @@ def audit_source(code: str, path: str = "<string>", root: str = ".") -> list[Aud
 def _audit_only(source: SourceFile, codemod: list[AuditFinding]) -> list[AuditFinding]:
     raw: list[_Raw] = []
     if source.kind == "notebook":
-        notebook = read_notebook(source.path)
-        for index, cell in enumerate(notebook.cells):
-            if cell.cell_type != "code" or not is_python_cell(cell.source):
-                continue
-            masked, _ = mask_magics(cell.source)
-            raw += _check_code(masked, index + 1, codemod)
+        for module in notebook_modules(read_notebook(source.path)):
+            raw += _check_cells(module, codemod)
     else:
         raw = _check_code(read_source(source.path).text, None, codemod)
     return _select(raw, codemod, source)
+
+
+def _check_cells(module: CellModule, codemod: list[AuditFinding]) -> list[_Raw]:
+    """`_check_code` on the module `rewrite` makes of a notebook's cells, placed in the cells."""
+    local: list[AuditFinding] = []
+    for f in codemod:
+        line = module.module_line(f.cell - 1, f.line) if f.cell is not None else None
+        if line is not None:
+            local.append(replace(f, cell=None, line=line))
+    out: list[_Raw] = []
+    for r in _check_code(module.text, None, local):
+        cell, line = module.locate(r.line)
+        unless = r.unless
+        if unless is not None:
+            unless = (module.locate(unless[0])[1], *unless[1:])
+        out.append(replace(r, cell=cell.index + 1, line=line, unless=unless))
+    return out
 
 
 def _select(raw: list[_Raw], codemod: list[AuditFinding], source: SourceFile) -> list[AuditFinding]:
@@ -994,7 +1007,7 @@ def _sites(codemod: Iterable[AuditFinding], cell: int | None) -> Sites:
 
 
 def _check_code(code: str, cell: int | None, codemod: Iterable[AuditFinding] = ()) -> list[_Raw]:
-    """The audit-only findings of one module's (or notebook cell's) source.
+    """The audit-only findings of one module's (or notebook's joined cells') source.
 
     `codemod` holds `rewrite`'s findings for it: they say which calls are legacy. Raises SyntaxError
     when the code does not parse (the codemod reports such a file before this runs).

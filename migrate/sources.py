@@ -10,7 +10,9 @@ guarantee, kept apart from the codemod so it can be tested on its own:
   and `encode` gives back the exact original bytes for unchanged text.
 - `write_atomic` replaces a file through a temporary file and `os.replace`.
 - `read_notebook` / `Notebook.render` change only the code cells' `source`; `mask_magics` hides
-  IPython syntax (`%magic`, `!shell`, `obj?`) from a Python parser and puts it back afterwards.
+  IPython syntax (`%magic`, `!shell`, `obj?`) from a Python parser and puts it back afterwards;
+  `cell_modules` joins a notebook's Python cells into one module (they share one namespace) and
+  cuts a rewrite of it back into the same cells.
 
 Nothing here imports mlflow or libcst.
 """
@@ -18,6 +20,7 @@ Nothing here imports mlflow or libcst.
 from __future__ import annotations
 
 import ast
+import bisect
 import codecs
 import contextlib
 import io
@@ -37,11 +40,14 @@ __all__ = [
     "MAX_NESTING",
     "SKIP_DIRS",
     "Cell",
+    "CellModule",
     "GitIgnore",
     "Notebook",
+    "PythonCell",
     "SourceError",
     "SourceFile",
     "Text",
+    "cell_modules",
     "check_nesting",
     "decode_error_line",
     "decode_source",
@@ -49,8 +55,10 @@ __all__ = [
     "encode",
     "is_python_cell",
     "mask_magics",
+    "python_cells",
     "read_notebook",
     "read_source",
+    "split_cell_magic",
     "write_atomic",
 ]
 
@@ -1207,3 +1215,174 @@ def mask_magics(source: str) -> tuple[str, Callable[[str], str]]:
         return result
 
     return masked, restore
+
+
+# --------------------------------------------------------------------------------------------------
+# a notebook's Python cells as one module
+# --------------------------------------------------------------------------------------------------
+
+_CELL_MAGIC_LINE = re.compile(
+    r"(?:[^\S\r\n]*(?:\r\n|\r|\n))*[^\S\r\n]*%%(\S*)[^\r\n]*(?:\r\n|\r|\n)?"
+)
+
+
+def split_cell_magic(source: str) -> tuple[str, str]:
+    """Split a cell into its leading Python cell magic lines (`%%time`, `%%capture out`, with any
+    blank lines before them) and the rest.
+
+    IPython requires the cell magic on the cell's first line, so the codemod must see only the
+    rest: it would insert `import mlflow` above the magic. ("", source) when there is none.
+    """
+    end = 0
+    while (found := _CELL_MAGIC_LINE.match(source, end)) and found.group(1) in PYTHON_CELL_MAGICS:
+        end = found.end()
+    return source[:end], source[end:]
+
+
+@dataclass(frozen=True)
+class PythonCell:
+    """A Python code cell as the codemod sees it: `code` is the cell without its leading cell
+    magic (`head`), with IPython lines masked (`restore` puts them back)."""
+
+    index: int  # 0-based position in the notebook
+    source: str
+    head: str
+    code: str
+    restore: Callable[[str], str]
+
+    @property
+    def offset(self) -> int:
+        """Lines of `head`: a line of `code` is this many lines further down in the cell."""
+        return _count_newlines(self.head)
+
+    def new_source(self, code: str) -> str:
+        """The cell's source for a rewritten `code`: magics restored, the cell magic first.
+
+        Raises ValueError when a masked IPython line was lost or duplicated by the rewrite.
+        """
+        return self.head + self.restore(code)
+
+    def has_code(self) -> bool:
+        """False for a cell of only blank lines, comments and IPython lines: nothing to rewrite."""
+        prefix = _placeholder_prefix(self.source[len(self.head) :])  # as `mask_magics` chose it
+        placeholder = re.compile(rf"[ \t]*{re.escape(prefix)}\d+__")
+        for line in _LINES.split(self.code)[::2]:
+            text = line.strip()
+            if text and not text.startswith("#") and not placeholder.fullmatch(line):
+                return True
+        return False
+
+
+def python_cells(notebook: Notebook) -> list[PythonCell]:
+    """The notebook's Python code cells (`Cell.is_python`), in order."""
+    out: list[PythonCell] = []
+    for cell in notebook.cells:
+        if not cell.is_python:
+            continue
+        head, body = split_cell_magic(cell.source)
+        if not is_python_cell(body):  # `%%time` over a `%%bash` cell
+            continue
+        code, restore = mask_magics(body)
+        out.append(PythonCell(cell.index, cell.source, head, code, restore))
+    return out
+
+
+@dataclass(frozen=True)
+class CellModule:
+    """Consecutive Python cells joined into one module for the codemod, and back.
+
+    A notebook runs its cells in one namespace: a run created in one cell is logged to in the
+    next, so the codemod must see them together. Cells are joined with a marker statement
+    (`__aml2mlflow_cell_<n>__`, a bare name no rewrite touches, so statements the codemod inserts
+    stay on the right side of it) on its own line between them. `split` cuts the rewritten module
+    back into cells; `locate` maps a module line to its cell and line in that cell.
+    """
+
+    cells: tuple[PythonCell, ...]
+    text: str
+    prefix: str
+    starts: tuple[int, ...]  # the module line where each cell's code starts
+
+    @classmethod
+    def join(cls, cells: Sequence[PythonCell]) -> CellModule:
+        """The module of `cells` (at least one), in order."""
+        if not cells:
+            raise ValueError("no cells to join")
+        everything = "".join(c.code for c in cells)
+        prefix, n = "__aml2mlflow_cell_", 0
+        while prefix in everything:
+            n += 1
+            prefix = f"__aml2mlflow_cell{n}_"
+        breaks = (_LINES.search(c.code) for c in cells)
+        newline = next((found.group() for found in breaks if found), "\n")  # the cells' own
+        parts = [cells[0].code]
+        starts = [1]
+        for number, cell in enumerate(cells[1:], 1):
+            parts += [newline, f"{prefix}{number}__", newline, cell.code]
+            starts.append(starts[-1] + _count_newlines(cells[number - 1].code) + 2)
+        return cls(tuple(cells), "".join(parts), prefix, tuple(starts))
+
+    def locate(self, line: int) -> tuple[PythonCell, int]:
+        """The cell holding module line `line` (1-based) and the line's number in that cell."""
+        position = max(0, bisect.bisect_right(self.starts, line) - 1)
+        cell = self.cells[position]
+        return cell, line - self.starts[position] + 1 + cell.offset
+
+    def module_line(self, index: int, line: int) -> int | None:
+        """The module line of line `line` of the notebook's cell `index` (0-based); None when the
+        cell is not in this module or the line is its cell magic."""
+        for cell, start in zip(self.cells, self.starts):
+            if cell.index == index:
+                return start + line - 1 - cell.offset if line > cell.offset else None
+        return None
+
+    def split(self, text: str) -> list[str]:
+        """The code of each cell in a rewrite of `text`.
+
+        Raises ValueError when the markers are not all there, once each, in order and on lines
+        of their own: the rewrite cannot be cut back into the same cells.
+        """
+        if len(self.cells) == 1:
+            return [text]
+        pieces = _LINES.split(text)
+        lines, breaks = pieces[::2], [*pieces[1::2], ""]
+        expected = [f"{self.prefix}{n}__" for n in range(1, len(self.cells))]
+        wanted = set(expected)
+        at = [i for i, line in enumerate(lines) if line in wanted]
+        if [lines[i] for i in at] != expected or text.count(self.prefix) != len(expected):
+            raise ValueError("the rewrite moved, lost or duplicated a boundary between cells")
+        out: list[str] = []
+        bounds = [-1, *at, len(lines)]
+        for n in range(len(self.cells)):
+            low, high = bounds[n] + 1, bounds[n + 1]
+            code = "".join(lines[i] + breaks[i] for i in range(low, high))
+            if n < len(self.cells) - 1 and high > low:  # the line break put before the marker
+                code = code[: len(code) - len(breaks[high - 1])]
+            out.append(code)
+        return out
+
+
+def _compiles(text: str) -> bool:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # SyntaxWarnings about the user's code are not ours
+            compile(text, "<notebook>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+        return False
+    return True
+
+
+def cell_modules(notebook: Notebook, join: bool = True) -> list[CellModule]:
+    """The modules the codemod sees in a notebook: its Python cells joined into one (`join`).
+
+    Cells of only comments and IPython lines are left out (a `!pip install` first cell must not
+    get `import mlflow`). One module per cell when `join` is False, or when the joined cells do
+    not compile: IPython runs them one by one (`from __future__` in a later cell, top-level
+    `await`), or one has a syntax error (the caller names it).
+    """
+    cells = [cell for cell in python_cells(notebook) if cell.has_code()]
+    if join and len(cells) > 1:
+        module = CellModule.join(cells)
+        if _compiles(module.text):
+            return [module]
+    return [CellModule.join([cell]) for cell in cells]

@@ -351,6 +351,7 @@ class _Rewriter(_BodyEditor):
         self.waited: set[int] = set()  # expressions `.wait()` is called on directly
         self.called: set[int] = set()  # the `func` of every call
         self.receivers: set[int] = set()  # what a method is called on (`x` in `x.m()`)
+        self.methods_on: dict[int, str] = {}  # id(x) -> m, for `x.m(...)`
         # Runs ended by a statement (`run.complete()`): (receiver code, block id, function id).
         self.ended: list[tuple[str, int, int]] = []
         # Per enclosing loop: the runs a statement of its body ends, and the function id.
@@ -995,6 +996,7 @@ class _Rewriter(_BodyEditor):
         self.called.add(id(func))
         if isinstance(func, cst.Attribute):
             self.receivers.add(id(func.value))
+            self.methods_on[id(func.value)] = func.attr.value
         if isinstance(func, cst.Attribute) and func.attr.value == "wait" and not node.args:
             self.waited.add(id(func.value))
 
@@ -1058,6 +1060,11 @@ class _Rewriter(_BodyEditor):
         target = self.assigned.get(id(original))
         if made == "experiment" and target in self.control:
             detail = f"Used by {self.control[target]}."
+            self.report(original, "Experiment", "experiment-kept", None, detail, "manual")
+            return updated
+        inline = self.methods_on.get(id(original))
+        if made == "experiment" and inline not in (None, "start_logging"):
+            detail = f"Used by .{inline}()."  # `Experiment(ws, name).submit(config)`
             self.report(original, "Experiment", "experiment-kept", None, detail, "manual")
             return updated
         if (

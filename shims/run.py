@@ -409,6 +409,11 @@ class Run:
             s.context = run
             return run
 
+    @classmethod
+    def get_submitted_run(cls, **kwargs: Any) -> Run:
+        """The script's run, as `get_context()` (the SDK's deprecated name for it)."""
+        return cls.get_context()
+
     @staticmethod
     def get(workspace: Any, run_id: str) -> Run:
         """Attach to an existing MLflow run by id."""

@@ -56,6 +56,13 @@ def test_log_loop_keeps_order_with_per_name_steps(shim: str) -> None:
     assert history(run, "other") == [(i, v * 2) for i, v in enumerate(values)]
 
 
+def test_get_submitted_run_is_the_context_run(shim: str) -> None:
+    run = Run.get_submitted_run()
+    assert run is Run.get_context()
+    run.log("m", 1.0)
+    assert history(run, "m") == [(0, 1.0)]
+
+
 def test_explicit_step_wins_and_counter_continues(shim: str) -> None:
     run = Run.get_context()
     run.log("acc", 0.1)

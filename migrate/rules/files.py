@@ -33,11 +33,11 @@ def split_name(
     """
     text = literal_str(name)
     if text is not None:
-        return posixpath.split(text.replace("\\", "/"))
+        return posixpath.split(_clean(text))
     if isinstance(name, cst.BinaryOperation) and isinstance(name.operator, cst.Add):
         head = literal_str(name.left)
-        if head is not None and head.endswith("/") and head.strip("/"):
-            return head.strip("/"), name.right
+        if head is not None and head.endswith("/") and _clean(head):
+            return _clean(head), name.right
     if isinstance(name, cst.FormattedString) and len(name.parts) == 2:
         text_part, expr_part = name.parts
         if (
@@ -47,19 +47,28 @@ def split_name(
             and expr_part.format_spec is None
             and text_part.value.endswith("/")
             and "{" not in text_part.value
-            and text_part.value.strip("/")
+            and _clean(text_part.value)
         ):
-            return text_part.value.strip("/"), expr_part.expression
+            return _clean(text_part.value), expr_part.expression
     if (
         isinstance(name, cst.Call)
         and ctx.resolver.qualified(name.func) in ("os.path.join", "posixpath.join")
-        and len(name.args) == 2
+        and len(name.args) >= 2
         and all(a.keyword is None and not a.star for a in name.args)
     ):
-        head = literal_str(name.args[0].value)
-        if head is not None and head.strip("/") and not head.startswith("/"):
-            return head.strip("/"), name.args[1].value
+        heads = [literal_str(a.value) for a in name.args[:-1]]
+        if all(h is not None for h in heads) and not (heads[0] or "").startswith("/"):
+            folder = _clean(posixpath.join(*[h for h in heads if h is not None]))
+            if folder:
+                return folder, name.args[-1].value
     return None
+
+
+def _clean(path: str) -> str:
+    """A legacy artifact name (or folder) as MLflow takes it: `\\` read as `/`, `./`, `..` and
+    a leading `/` resolved, as the shim does (`shims.names.artifact_path`); "" for none."""
+    path = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
+    return "" if path in (".", "") else path
 
 
 def _is_stream(ctx: Context, value: cst.BaseExpression) -> bool:

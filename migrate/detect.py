@@ -549,7 +549,35 @@ class Resolver:
                     return frozenset({FACTORIES.get(owner, {}).get(func.attr.value)})
                 base = self.kinds_of(func.value, scope, cls)
                 return _derive(base, DERIVED_CALLS, func.attr.value)
+            if isinstance(func, cst.Name) and func.value not in self._shadowing(scope, func.value):
+                return self._returned_kinds(func)
         return _OTHER
+
+    def _shadowing(self, scope: Scope, name: str) -> set[str]:
+        """{name} when `name` resolves to a binding other than the module's own (a local)."""
+        owner = self.lookup(name, scope)
+        return set() if owner is self.facts.module else {name}
+
+    def _returned_kinds(self, func: cst.Name) -> Kinds:
+        """What a call of a module-level function of this file gives: every value it returns."""
+        values = self.returned(func)
+        node = self.facts.functions.get(func.value)
+        if not values or node is None:
+            return _OTHER
+        key = (id(node), "<return>")
+        if key in self._done:
+            return self._done[key]
+        if key in self._resolving:
+            return _OTHER
+        self._resolving.add(key)
+        inner = self.scope_of(node)
+        kinds: set[Kind | None] = set()
+        for value in values:
+            kinds |= self.kinds_of(value, inner, None)
+        self._resolving.discard(key)
+        result = frozenset(kinds)
+        self._done[key] = result
+        return result
 
     def _annotation_kind(self, annotation: cst.BaseExpression) -> Kind | None:
         if isinstance(annotation, cst.SimpleString):

@@ -99,8 +99,8 @@ ENTRIES: tuple[Entry, ...] = (
         "str, None or another non-number",
         "mlflow.set_tag(name, text) + artifact metrics_text/<name>.jsonl",
         "lossy",
-        "MLflow metrics are numbers only: the latest value becomes a tag and every value is kept, "
-        "in order, in a text artifact.",
+        "MLflow metrics are numbers only: the latest value becomes a tag (the shim also keeps "
+        "every value, in order, in a text artifact; rewritten code keeps only the tag).",
         "metrics",
         "Run.log",
     ),
@@ -155,7 +155,8 @@ ENTRIES: tuple[Entry, ...] = (
         "a valid name derived deterministically (e.g. 'Accuracy (%)' -> 'Accuracy pct')",
         "lossy",
         "MLflow rejects names with ( ) % # , + = [ ] @ ' and similar; the metric is stored under a "
-        "valid name and the original is kept in the run's tags.",
+        "valid name (the shim also keeps the original in the run's tags; rewritten code does "
+        "not).",
         "metrics",
         "Run.log",
     ),

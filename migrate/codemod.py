@@ -860,7 +860,13 @@ class _Rewriter(_BodyEditor):
             return updated_node
         if rule is None:
             if manual is not None:
-                self.report(original_node, api, manual, None, fidelity="manual")
+                detail = ""
+                if kind == "run" and entry(manual).target not in ("none", "left as it is"):
+                    detail = (
+                        f"Left as it is: an mlflow.ActiveRun has no {method}(); rewrite it "
+                        f"with {entry(manual).target}."
+                    )
+                self.report(original_node, api, manual, None, detail, fidelity="manual")
             return updated_node
         if kind == "run" and self._wrong_run(func.value):
             detail = f"'{self.active[-1][0]}' is MLflow's active run here."

@@ -8,6 +8,7 @@ metric and reported (`run-log-unknown`), so a person checks it cannot be text.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import libcst as cst
@@ -45,9 +46,20 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
             new = mlflow_name(texts[0])
             return string(new), f"'{texts[0]}' ({name.value}) is stored as '{new}'."
         return None, f"{name.value} is bound to names MLflow rejects: {_listed(texts)}."
+    template = _template_texts(name)
+    if template is not None:  # "%s (%s)" % (a, b), "{} (val)".format(x): checked, not mapped
+        if all(_valid_inside(t) for t in template):
+            return name, ""
+        source = _EMPTY.code_for_node(name)
+        return None, f"MLflow rejects the literal text of {source}: choose a valid name."
     parts = _name_parts(name)
     if parts is None:
         return name, ""
+    for part in parts:  # a value bound only to text: that text is part of the name
+        bound = _bound_texts(ctx, part) if isinstance(part, cst.Name) else None
+        if bound and not all(_valid_inside(t) for t in bound):
+            listed = ", ".join(f"'{t}'" for t in sorted(set(bound)) if not _valid_inside(t))
+            return None, f"{part.value} is bound to text MLflow rejects in a name: {listed}."
     texts = [p for p in parts if isinstance(p, str)]
     if all(
         mlflow_name(_SENTINEL + t + _SENTINEL) == _SENTINEL + t + _SENTINEL for t in texts
@@ -65,6 +77,30 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
 _EMPTY = cst.Module(body=[])
 _SENTINEL = "a"
 _SAMPLES = ("0", "1", "x", "ab")
+
+
+def _valid_inside(text: str) -> bool:
+    """Whether MLflow takes `text` inside a name (between other valid characters)."""
+    return mlflow_name(_SENTINEL + text + _SENTINEL) == _SENTINEL + text + _SENTINEL
+
+
+_SPECIFIER = re.compile(r"%(\([^)]*\))?[#0\- +]*(\*|\d+)?(\.(\*|\d+))?[hlL]?[a-zA-Z%]")
+_FIELD = re.compile(r"\{[^{}]*\}")
+
+
+def _template_texts(name: cst.BaseExpression) -> list[str] | None:
+    """The literal text around the value slots of a `%` or `.format` name template, else None."""
+    if isinstance(name, cst.BinaryOperation) and isinstance(name.operator, cst.Modulo):
+        text = literal_str(name.left)
+        return None if text is None else _SPECIFIER.split(text)[::5]
+    if (
+        isinstance(name, cst.Call)
+        and isinstance(name.func, cst.Attribute)
+        and name.func.attr.value == "format"
+    ):
+        text = literal_str(name.func.value)
+        return None if text is None else _FIELD.split(text.replace("{{", "").replace("}}", ""))
+    return None
 
 
 def _listed(texts: list[str]) -> str:

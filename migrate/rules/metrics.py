@@ -56,7 +56,9 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
     if parts is None:
         return name, ""
     for part in parts:  # a value bound only to text: that text is part of the name
-        bound = _bound_texts(ctx, part) if isinstance(part, cst.Name) else None
+        if not isinstance(part, cst.Name):
+            continue
+        bound = _bound_texts(ctx, part)
         if bound and not all(_valid_inside(t) for t in bound):
             listed = ", ".join(f"'{t}'" for t in sorted(set(bound)) if not _valid_inside(t))
             return None, f"{part.value} is bound to text MLflow rejects in a name: {listed}."

@@ -413,6 +413,12 @@ def _pair_children(
     return pairs
 
 
+def _exception_line(stderr: str) -> str:
+    """The last line of a Python traceback (`ValueError: bad value`), or "" when there is none."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    return lines[-1].strip() if lines and not lines[-1][:1].isspace() else ""
+
+
 def _tail(text: str) -> str:
     return text[-TAIL:]
 
@@ -896,15 +902,27 @@ def verify_script(
                 f"--- legacy stderr\n{_tail(legacy_err)}\n--- rewritten stderr\n{_tail(rewritten_err)}"
             )
         elif verdict.legacy_exit:
-            notes.append(
-                Difference(
-                    "exit",
-                    "exit code",
-                    str(verdict.legacy_exit),
-                    str(verdict.rewritten_exit),
-                    "both failed alike",
+            old_error, new_error = _exception_line(legacy_err), _exception_line(rewritten_err)
+            if old_error == new_error:
+                notes.append(
+                    Difference(
+                        "exit",
+                        "exit code",
+                        str(verdict.legacy_exit),
+                        str(verdict.rewritten_exit),
+                        f"both failed alike: {old_error}" if old_error else "both failed alike",
+                    )
                 )
-            )
+            else:
+                diffs.append(
+                    Difference(
+                        "exit", "error", old_error, new_error, "the processes failed differently"
+                    )
+                )
+                verdict.stderr_tail = _tail(
+                    f"--- legacy stderr\n{_tail(legacy_err)}\n"
+                    f"--- rewritten stderr\n{_tail(rewritten_err)}"
+                )
 
         pairs = [("", old_top, new_top), *_pair_children(old_children, new_children, diffs, notes)]
         for n, (prefix, old_run, new_run) in enumerate(pairs):

@@ -734,3 +734,27 @@ def test_against_a_real_mlflow_server(mlflow_server: str, tmp_path: Path) -> Non
         ("metric", "acc"),
         ("metric", "accuracy"),
     }
+
+
+def test_two_runs_failing_differently_are_not_equivalent(tmp_path: Path, store: str) -> None:
+    script = tmp_path / "step.py"
+    script.write_text(
+        "from azureml.core import Run\n\nrun = Run.get_context()\nrun.log('a', 1)\n"
+        "raise ValueError('bad input')\n"
+    )
+    # same exit code (1), another error: a rewrite that breaks earlier must not pass as "alike"
+    broken = rewrite_source(script.read_text(), "step.py").code.replace(
+        "raise ValueError('bad input')", "raise KeyError('elsewhere')"
+    )
+    verdict = verify_script(script, tracking_uri=store, rewritten_source=broken)
+    assert verdict.legacy_exit == verdict.rewritten_exit == 1
+    assert not verdict.equivalent
+    found = {(d.kind, d.key, d.legacy, d.rewritten) for d in verdict.differences}
+    assert ("exit", "error", "ValueError: bad input", "KeyError: 'elsewhere'") in found
+    assert "--- rewritten stderr" in verdict.stderr_tail
+
+    # the same failure on both sides is a note
+    verdict = verify_script(script, tracking_uri=store)
+    assert verdict.equivalent, _explain(verdict)
+    notes = {(n.kind, n.note) for n in verdict.notes}
+    assert ("exit", "both failed alike: ValueError: bad input") in notes

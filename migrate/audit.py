@@ -964,13 +964,22 @@ class _Checks(ast.NodeVisitor):
         base = self.imports[head]
         return f"{base}.{rest}" if rest else base
 
+    def _parameter(self, name: str) -> bool:
+        """Whether `name` here is an unannotated parameter of this function or of one around it
+        (a closure such as a callback made inside `make_callback(run)`)."""
+        for scope in reversed(self.stack):
+            if name in self.params.get(scope, set()):
+                return True
+            if name in self.bindings.get(scope, {}):
+                return False  # bound otherwise nearer
+        return False
+
     def untraced(self, node: ast.Call, func: ast.Attribute, method: str) -> None:
         """A run-like name calling a legacy Run method that the codemod could not trace."""
         receiver = func.value
         if isinstance(receiver, ast.Name):
             name = receiver.id
-            params = self.params.get(self.stack[-1], set())
-            if name not in params or not _RUNISH.fullmatch(name):
+            if not _RUNISH.fullmatch(name) or not self._parameter(name):
                 return
             detail = (
                 f"'{name}' is a parameter the tool cannot follow: annotate it `{name}: Run` "

@@ -830,11 +830,13 @@ ENTRIES: tuple[Entry, ...] = (
     _E(
         "unresolved-receiver",
         "<object>.<legacy method>",
-        "the object is not provably an SDK v1 run",
+        "the object is not provably an SDK v1 run (or a legacy object is kept in a name the tool "
+        "cannot follow)",
         "left as it is",
         "manual",
-        "The call looks like SDK v1 logging but its object could not be traced to a run: check "
-        "it and rewrite it by hand, or assign the run to a name the tool can follow.",
+        "The tool cannot follow this legacy object (or the run this call is made on) everywhere "
+        "it is used, so it is left as it is: check it and rewrite it by hand, or give the object "
+        "a name of its own that the tool can follow.",
         "context",
     ),
     _E(

@@ -134,6 +134,11 @@ def log_image(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
         if v1 == file_name:
             return Rewrite(node, "run-log-image-path")
         return Rewrite(node, "artifact-file-name", _own_name(posixpath.join(folder or "", v1)))
+    if isinstance(base, str):  # a literal name, a path the source does not show
+        v1 = posixpath.join(folder or "", base)
+        return Rewrite(
+            node, "artifact-file-name", f"The path is computed at run time: {_own_name(v1)}"
+        )
     return Rewrite(node, "artifact-file-name", _DYNAMIC)
 
 

@@ -24,6 +24,19 @@ _NUMPY_NUMBERS = frozenset(
         "float16", "float32", "float64", "float_", "double", "single", "longdouble",
         "int8", "int16", "int32", "int64", "int_", "intc", "uint8", "uint16", "uint32", "uint64",
         "mean", "median", "std", "var", "sqrt", "log", "exp", "dot",
+        "float", "int",  # np.float / np.int: the builtins, in NumPy before 1.24
+    }
+)  # fmt: skip
+# scikit-learn metrics that return one number (unless asked for one per class or output).
+_SKLEARN_SCORES = frozenset(
+    {
+        "accuracy_score", "balanced_accuracy_score", "precision_score", "recall_score",
+        "f1_score", "fbeta_score", "roc_auc_score", "average_precision_score", "log_loss",
+        "mean_squared_error", "root_mean_squared_error", "mean_absolute_error", "r2_score",
+        "median_absolute_error", "explained_variance_score", "matthews_corrcoef",
+        "cohen_kappa_score", "hamming_loss", "jaccard_score", "zero_one_loss",
+        "brier_score_loss", "max_error", "mean_absolute_percentage_error",
+        "mean_squared_log_error", "top_k_accuracy_score",
     }
 )  # fmt: skip
 _STR_METHODS = frozenset(
@@ -277,6 +290,14 @@ def _call_kind(node: cst.Call, ctx: Context | None, depth: int) -> ValueKind:
             return "bool" if member in _MATH_BOOLS else "number"
         if q == "json.dumps":
             return "str"
+        if module == "sklearn.metrics" and member in _SKLEARN_SCORES:
+            per_item = any(
+                a.keyword is not None
+                and a.keyword.value in ("average", "multioutput")
+                and not (a.keyword.value == "average" and literal_str(a.value) is not None)
+                for a in node.args
+            )
+            return "unknown" if per_item else "number"
     if ctx is not None and ctx.scope is not None:
         returned = ctx.resolver.returned(func)
         if returned:

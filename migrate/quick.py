@@ -9,8 +9,9 @@ otherwise, so the caller runs the codemod:
 - True: the module holds a legacy site the codemod always rewrites. Two shapes qualify, both the
   first line of almost every SDK v1 or Workbench script: `Run.get_context()` with no argument, and
   `get_azureml_logger()`, where the legacy name is bound by exactly one module-level
-  `from azureml... import`, and (for `get_context`) the name its result is assigned to, if any,
-  has no other binding anywhere in the module (otherwise the codemod reports the site instead).
+  `from azureml... import`, and the name its result is assigned to (or bound by `with ... as`),
+  if any, has no other binding anywhere in the module; a call kept in `self.<attr>` or in one
+  branch of `a if c else b` / `a or b` is left to the codemod (which may keep it and report it).
 
 `tests/test_quick.py` holds it to the codemod on every fixture and on generated programs.
 """
@@ -100,25 +101,33 @@ def verdict(source: str) -> bool | None:
     if not run_names and not logger_names:
         return None
     assigned: dict[int, ast.expr] = {}  # id(call) -> the single target it is assigned to
+    in_branch: set[int] = set()  # calls that are one branch of an assigned `a if c else b`
     for node in ast.walk(tree):
+        value: ast.expr | None = None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
-            assigned[id(node.value)] = node.targets[0]
+            value, target = node.value, node.targets[0]
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            assigned[id(node.value)] = node.target
+            value, target = node.value, node.target
+        elif isinstance(node, ast.withitem) and node.optional_vars is not None:
+            value, target = node.context_expr, node.optional_vars
+        if value is not None:
+            assigned[id(value)] = target
+            if isinstance(value, (ast.IfExp, ast.BoolOp)):
+                in_branch |= {id(inner) for inner in ast.walk(value)}
     for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
+        if not isinstance(node, ast.Call) or id(node) in in_branch:
             continue
         func = node.func
-        if isinstance(func, ast.Name) and func.id in logger_names:
-            return True  # the codemod rewrites every get_azureml_logger() call
-        if (
+        legacy = (isinstance(func, ast.Name) and func.id in logger_names) or (
             isinstance(func, ast.Attribute)
             and func.attr == "get_context"
             and isinstance(func.value, ast.Name)
             and func.value.id in run_names
             and not node.args
             and not node.keywords
-        ):
+        )
+        if legacy:
+            # The codemod rewrites it unless the name it is kept in is also bound otherwise.
             target = assigned.get(id(node))
             if target is None or (isinstance(target, ast.Name) and bound[target.id] == 1):
                 return True

@@ -413,10 +413,20 @@ def _pair_children(
     return pairs
 
 
-def _exception_line(stderr: str) -> str:
-    """The last line of a Python traceback (`ValueError: bad value`), or "" when there is none."""
+def _exception_line(stderr: str, folder: Path, run_id: str) -> str:
+    """The last line of a Python traceback (`ValueError: bad value`), "" when there is none,
+    with what differs between the two sides anyway (their copy's folder, their run id, other
+    MLflow ids) written the same way."""
     lines = [line for line in stderr.splitlines() if line.strip()]
-    return lines[-1].strip() if lines and not lines[-1][:1].isspace() else ""
+    if not lines or lines[-1][:1].isspace():
+        return ""
+    line = lines[-1].strip()
+    for path in {str(folder), str(folder.resolve())}:
+        line = line.replace(path, "<copy>")
+    return _MLFLOW_ID.sub("<id>", line.replace(run_id, "<run>"))
+
+
+_MLFLOW_ID = re.compile(r"\b[0-9a-f]{32}\b")
 
 
 def _tail(text: str) -> str:
@@ -902,7 +912,8 @@ def verify_script(
                 f"--- legacy stderr\n{_tail(legacy_err)}\n--- rewritten stderr\n{_tail(rewritten_err)}"
             )
         elif verdict.legacy_exit:
-            old_error, new_error = _exception_line(legacy_err), _exception_line(rewritten_err)
+            old_error = _exception_line(legacy_err, legacy_dir, old_top.info.run_id)
+            new_error = _exception_line(rewritten_err, rewritten_dir, new_top.info.run_id)
             if old_error == new_error:
                 notes.append(
                     Difference(

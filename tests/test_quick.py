@@ -75,6 +75,13 @@ def test_answers_for_the_usual_first_lines() -> None:
         "import azureml.core\nrun = azureml.core.Run.get_context()\n",
         "from azureml.core import Run\nx = 1; run = Run.get_context()\n",
         "from azureml.core import Run\nclass A:\n    run = Run.get_context()\n",
+        # kept under a condition, in an attribute, in a with name bound otherwise: reported
+        "from azureml.core import Run\nrun = Run.get_context() if c else None\nrun.log('a', 1)\n",
+        "from azureml.core import Run\nrun = Run.get_context() or None\nrun.log('a', 1)\n",
+        "from azureml.logging import get_azureml_logger\nlog = get_azureml_logger() if c else None\n",
+        "from azureml.core import Run\nclass T:\n    def __init__(self, o):\n"
+        "        self.run = Run.get_context()\n        self.run = o\n",
+        "from azureml.core import Run\nwith Run.get_context() as run:\n    run.log('a', 1)\nrun = 2\n",
     ],
 )
 def test_defers_or_agrees_on_lookalikes(source: str) -> None:

@@ -758,3 +758,16 @@ def test_two_runs_failing_differently_are_not_equivalent(tmp_path: Path, store: 
     assert verdict.equivalent, _explain(verdict)
     notes = {(n.kind, n.note) for n in verdict.notes}
     assert ("exit", "both failed alike: ValueError: bad input") in notes
+
+
+def test_failures_that_differ_only_by_copy_folder_or_run_id_are_alike(
+    tmp_path: Path, store: str
+) -> None:
+    script = tmp_path / "step.py"
+    script.write_text(
+        "import os\n\nfrom azureml.core import Run\n\nrun = Run.get_context()\nrun.log('a', 1)\n"
+        "open(os.path.join(os.path.dirname(os.path.abspath(__file__)), 'missing.csv'))\n"
+    )
+    verdict = verify_script(script, tracking_uri=store)
+    assert verdict.equivalent, _explain(verdict)
+    assert any(n.note.startswith("both failed alike: FileNotFoundError") for n in verdict.notes)

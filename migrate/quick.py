@@ -104,13 +104,14 @@ def verdict(source: str) -> bool | None:
     in_branch: set[int] = set()  # calls that are one branch of an assigned `a if c else b`
     for node in ast.walk(tree):
         value: ast.expr | None = None
+        target: ast.expr | None = None
         if isinstance(node, ast.Assign) and len(node.targets) == 1:
             value, target = node.value, node.targets[0]
         elif isinstance(node, ast.AnnAssign) and node.value is not None:
             value, target = node.value, node.target
         elif isinstance(node, ast.withitem) and node.optional_vars is not None:
             value, target = node.context_expr, node.optional_vars
-        if value is not None:
+        if value is not None and target is not None:
             assigned[id(value)] = target
             if isinstance(value, (ast.IfExp, ast.BoolOp)):
                 in_branch |= {id(inner) for inner in ast.walk(value)}

@@ -65,10 +65,22 @@ def split_name(
 
 
 def _clean(path: str) -> str:
-    """A legacy artifact name (or folder) as MLflow takes it: `\\` read as `/`, `./`, `..` and
-    a leading `/` resolved, as the shim does (`shims.names.artifact_path`); "" for none."""
+    """A legacy artifact name (or folder) as MLflow takes it: `\\` read as `/`, `./`, inner
+    `..` and a leading `/` resolved, as the shim does (`shims.names.artifact_path`); "" for none.
+    A name that still climbs above the run's folder (`../x`) is refused: see `_climbs`."""
     path = posixpath.normpath(path.replace("\\", "/")).lstrip("/")
     return "" if path in (".", "") else path
+
+
+def _climbs(ctx: Context, name: cst.BaseExpression) -> bool:
+    """Whether the literal part of an artifact name climbs above the run's folder (`../x`):
+    MLflow refuses such a path, and so does the shim."""
+    parts = split_name(ctx, name)
+    folder = parts[0] if parts is not None else ""
+    return folder == ".." or folder.startswith("../")
+
+
+_CLIMBS = "The name climbs above the run's artifact folder ('..'), which MLflow refuses."
 
 
 def _is_stream(ctx: Context, value: cst.BaseExpression) -> bool:
@@ -121,6 +133,8 @@ def log_image(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     path = a["path"].value
     if _is_stream(ctx, path):
         return Rewrite(None, "unsupported-call", "mlflow.log_artifact needs a file path.")
+    if _climbs(ctx, name):
+        return Rewrite(None, "unsupported-call", _CLIMBS)
     parts = split_name(ctx, name)
     folder = parts[0] if parts is not None else None
     node = call(ctx.mlflow("log_artifact"), arg(path), *_folder_arg(ctx, name, folder))
@@ -148,6 +162,8 @@ def upload_file(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     name, path = a["name"].value, a["path_or_stream"].value
     if _is_stream(ctx, path):
         return Rewrite(None, "unsupported-call", "mlflow.log_artifact needs a file path.")
+    if _climbs(ctx, name):
+        return Rewrite(None, "unsupported-call", _CLIMBS)
     datastore = "datastore_name" in a
     parts = split_name(ctx, name)
     folder = parts[0] if parts is not None else None
@@ -173,10 +189,16 @@ def upload_file(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
 @rule("run", "upload_folder", "name", "path", "datastore_name")
 def upload_folder(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     """`run.upload_folder(name, path)` -> `mlflow.log_artifacts(path, artifact_path=name)`."""
+    name: cst.BaseExpression | None = a["name"].value
+    text = literal_str(a["name"].value)
+    if text is not None:
+        folder = _clean(text)
+        if folder == ".." or folder.startswith("../"):
+            return Rewrite(None, "unsupported-call", _CLIMBS)
+        name = string(folder) if folder else None  # "./": the run's own folder
+    where = [arg(name, "artifact_path")] if name is not None else []
     return Rewrite(
-        call(
-            ctx.mlflow("log_artifacts"), arg(a["path"].value), arg(a["name"].value, "artifact_path")
-        ),
+        call(ctx.mlflow("log_artifacts"), arg(a["path"].value), *where),
         "run-upload-folder",
         "datastore_name= is dropped." if "datastore_name" in a else "",
     )

@@ -745,19 +745,19 @@ class Resolver:
 def _late_imports(module: cst.Module) -> set[str]:
     """The names bound by module-level import lines that follow other module-level code."""
     late: set[str] = set()
+    early: set[str] = set()
     code_seen = False
     for index, stmt in enumerate(module.body):
         small = stmt.body if isinstance(stmt, cst.SimpleStatementLine) else None
         if small and all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in small):
-            if code_seen:
-                for s in small:
-                    if isinstance(s, (cst.Import, cst.ImportFrom)):
-                        late |= _bound_by_import(s)
+            for s in small:
+                if isinstance(s, (cst.Import, cst.ImportFrom)):
+                    (late if code_seen else early).update(_bound_by_import(s))
             continue
         docstring = index == 0 and small and isinstance(small[0], cst.Expr)
         if not docstring:
             code_seen = True
-    return late
+    return late - early  # imported again later (as notebooks do): the first import serves
 
 
 def _bound_by_import(node: cst.Import | cst.ImportFrom) -> set[str]:

@@ -83,9 +83,7 @@ _HARMLESS_AFTER_END = ENDS | {"flush"}
 # MLflow calls by which a file starts its own runs or picks their experiment.
 _DRIVES_MLFLOW = frozenset({"start_run", "set_experiment", "set_tracking_uri"})
 # Callees a run may be handed to harmlessly (its text, its type).
-_HARMLESS_TAKERS = frozenset(
-    {"print", "str", "repr", "format", "isinstance", "id", "type", "hasattr", "bool"}
-)
+_HARMLESS_TAKERS = frozenset({"print", "str", "repr", "format", "id", "bool"})
 _LOGGING_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
 # Rules whose output starts (or gets) a run: a local name left unused for it is dropped.
 _STARTS = frozenset(
@@ -381,6 +379,7 @@ class _Rewriter(_BodyEditor):
         # Assignments in functions of a run the rewrite made: statement -> the name.
         self.local_runs: _Marks[str] = _Marks()
         self.positions = _Positions(self.module)
+        self._follows: dict[tuple[str, int], bool] = {}
         self.top: cst.CSTNode | None = None  # the top-level statement being visited
         self.depth = 0  # statements entered and not left
 
@@ -927,12 +926,19 @@ class _Rewriter(_BodyEditor):
             return
         if isinstance(func, cst.Attribute) and func.attr.value in _LOGGING_METHODS:
             return
-        if isinstance(func, cst.Name) and self._follows_runs(func.value):
+        followed = (isinstance(func, cst.Name) and self._follows_runs(func.value)) or (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and func.value.value == "self"
+            and self._follows_runs(func.attr.value, self._cls())
+        )
+        if followed:
             for a in node.args:  # its calls on that parameter log to MLflow's active run
                 if self.kind(a.value) == "run" and self._wrong_run(a.value):
                     name = self.module.code_for_node(a.value)
+                    callee = self.module.code_for_node(func)
                     detail = (
-                        f"'{name}' is passed to {func.value}(...) while '{self.active[-1][0]}' "
+                        f"'{name}' is passed to {callee}(...) while '{self.active[-1][0]}' "
                         "is MLflow's active run: the calls it makes on it would log there."
                     )
                     self.report(a.value, "Run", "run-not-active", None, detail)
@@ -946,19 +952,31 @@ class _Rewriter(_BodyEditor):
             name = self.module.code_for_node(a.value)
             callee = self.module.code_for_node(func)
             detail = f"'{name}' is passed to {callee}(...)."
+            if callee in ("isinstance", "type", "hasattr", "getattr"):
+                detail += " The answer changes: the object is an mlflow.ActiveRun now."
             api = "Run" if kind == "run" else "get_azureml_logger"
             self.report(a.value, api, "run-passed", None, detail, "manual")
 
-    def _follows_runs(self, name: str) -> bool:
-        """Whether `name` is a function or class of this module with a parameter annotated as
-        a legacy run (the tool rewrites the calls made on that parameter)."""
+    def _follows_runs(self, name: str, cls: cst.ClassDef | None = None) -> bool:
+        """Whether `name` is a function or class of this file (a method of `cls` when given)
+        with a parameter annotated as a legacy run: the tool rewrites the calls made on it."""
+        key = (name, id(cls))
+        if key not in self._follows:
+            self._follows[key] = self._annotated_run_param(name, cls)
+        return self._follows[key]
+
+    def _annotated_run_param(self, name: str, cls: cst.ClassDef | None) -> bool:
         facts = self.r.facts
         defs: list[cst.FunctionDef] = []
-        if name in facts.functions:
-            defs.append(facts.functions[name])
-        for cls in facts.self_attrs:
-            if cls.name.value == name and isinstance(cls.body, cst.IndentedBlock):
-                defs += [s for s in cls.body.body if isinstance(s, cst.FunctionDef)]
+        if cls is not None:
+            if isinstance(cls.body, cst.IndentedBlock):
+                defs = [s for s in cls.body.body if isinstance(s, cst.FunctionDef)]
+            defs = [d for d in defs if d.name.value == name]
+        else:
+            defs = [d for d in facts.returns if d.name.value == name]  # every def of the file
+            found = facts.classes.get(name)
+            if found is not None and isinstance(found.body, cst.IndentedBlock):
+                defs += [s for s in found.body.body if isinstance(s, cst.FunctionDef)]
         for fn in defs:
             params = fn.params
             for p in [*params.posonly_params, *params.params, *params.kwonly_params]:

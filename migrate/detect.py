@@ -66,6 +66,8 @@ DERIVED_ATTRS: dict[Kind, dict[str, Kind]] = {
     "attached": {"parent": "attached"},
 }
 QUICK_MARKERS = ("azureml",)
+# How many bindings, attributes and helper returns one resolution may go through.
+_MAX_CHAIN = 60
 # Methods that add to a metric's history under the name they are given first.
 _METRIC_METHODS = frozenset({"log", "log_list"})
 # Methods that end the run they are called on.
@@ -122,14 +124,16 @@ class Scope:
     bindings: dict[str, set[Kind | None]] = field(default_factory=dict)
     globals_: set[str] = field(default_factory=set)
     pending: dict[str, list[Bound]] = field(default_factory=dict)
+    known: Counter[str] = field(default_factory=Counter)  # bindings of an already known kind
 
     def bind(self, name: str, kind: Kind | None) -> None:
         """Record a binding of `name` whose kind is already known (None: not legacy)."""
         self.bindings.setdefault(name, set()).add(kind)
+        self.known[name] += 1
 
     def count(self, name: str) -> int:
         """How many bindings `name` has in this scope (imports, defs, assignments, ...)."""
-        return len(self.bindings.get(name, ())) + len(self.pending.get(name, ()))
+        return self.known[name] + len(self.pending.get(name, ()))
 
 
 @dataclass
@@ -168,6 +172,7 @@ class Facts:
     maybe_attach: list[tuple[cst.BaseExpression, str]] = field(default_factory=list)
     # Module-level functions and the values their `return` statements give (None: bare return).
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
+    classes: dict[str, cst.ClassDef] = field(default_factory=dict)  # module-level ones
     returns: dict[cst.FunctionDef, list[cst.BaseExpression | None]] = field(default_factory=dict)
     # Every `<parser>.add_argument(...)` call (argparse), to tell what `args.<dest>` holds.
     arguments: list[cst.Call] = field(default_factory=list)
@@ -295,6 +300,8 @@ class _Collector(cst.CSTVisitor):
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         self._not_reads.add(id(node.name))
         self._bind_other(node.name.value)
+        if not self.frames:
+            self.facts.classes[node.name.value] = node
         self.classes.append(node)
         self.frames.append(node)
         self.facts.self_attrs.setdefault(node, {})
@@ -486,6 +493,9 @@ class Resolver:
         module.visit(_Collector(self.facts, module))
         self.facts.late_imports = _late_imports(module)
         self._resolving: set[tuple[int, str]] = set()
+        # Cycles met so far: a result computed while one was cut short is not memoised (it
+        # would depend on where the resolution started).
+        self._cycles = 0
         self._done: dict[tuple[int, str], Kinds] = {}
 
     # -- names ----------------------------------------------------------------------------------
@@ -567,16 +577,19 @@ class Resolver:
         key = (id(node), "<return>")
         if key in self._done:
             return self._done[key]
-        if key in self._resolving:
+        if key in self._resolving or len(self._resolving) > _MAX_CHAIN:
+            self._cycles += 1  # a cycle, or a chain of helpers too long to follow: unknown
             return _OTHER
         self._resolving.add(key)
+        cycles = self._cycles
         inner = self.scope_of(node)
         kinds: set[Kind | None] = set()
         for value in values:
             kinds |= self.kinds_of(value, inner, None)
         self._resolving.discard(key)
         result = frozenset(kinds)
-        self._done[key] = result
+        if self._cycles == cycles or not self._resolving:
+            self._done[key] = result
         return result
 
     def _annotation_kind(self, annotation: cst.BaseExpression) -> Kind | None:
@@ -618,15 +631,18 @@ class Resolver:
         key = (id(scope), name)
         if key in self._done:
             return self._done[key]
-        if key in self._resolving:
+        if key in self._resolving or len(self._resolving) > _MAX_CHAIN:
+            self._cycles += 1  # a cycle (run = run.child_run()), or a chain too long to follow
             return _OTHER  # a cycle (run = run.child_run()) proves nothing more
         self._resolving.add(key)
+        cycles = self._cycles
         kinds: set[Kind | None] = set(scope.bindings.get(name, set()))
         for value in scope.pending.get(name, []):
             kinds |= self.kinds_of(value, scope, cls)
         self._resolving.discard(key)
         result = frozenset(kinds)
-        self._done[key] = result
+        if self._cycles == cycles or not self._resolving:
+            self._done[key] = result
         return result
 
     def self_kind(self, attr: str, cls: cst.ClassDef) -> Kind | None:
@@ -640,33 +656,47 @@ class Resolver:
         key = (id(cls), attr)
         if key in self._done:
             return self._done[key]
-        if key in self._resolving:
+        if key in self._resolving or len(self._resolving) > _MAX_CHAIN:
+            self._cycles += 1  # a cycle (run = run.child_run()), or a chain too long to follow
             return _OTHER
         self._resolving.add(key)
+        cycles = self._cycles
         kinds: set[Kind | None] = set(self.facts.self_attrs.get(cls, {}).get(attr, set()))
         for scope, value in self.facts.self_pending.get(cls, {}).get(attr, []):
             kinds |= self.kinds_of(value, scope, cls)
+        kinds |= self._inherited(attr, cls, frozenset({id(cls)}))
+        self._resolving.discard(key)
+        result = frozenset(kinds) or _OTHER  # never assigned in the class: not provable
+        if self._cycles == cycles or not self._resolving:
+            self._done[key] = result
+        return result
+
+    def _bases(self, cls: cst.ClassDef) -> list[cst.ClassDef]:
+        """The module-level classes of this file that `cls` names as its bases (names bound
+        once)."""
+        out: list[cst.ClassDef] = []
+        for base in cls.bases:
+            value = base.value
+            if isinstance(value, cst.Name) and self.facts.module.count(value.value) == 1:
+                found = self.facts.classes.get(value.value)
+                if found is not None and found is not cls:
+                    out.append(found)
+        return out
+
+    def _inherited(self, attr: str, cls: cst.ClassDef, seen: frozenset[int]) -> Kinds:
+        """The kinds the module's base classes of `cls` (at any depth) assign to `self.<attr>`;
+        empty when none of them assigns it."""
+        kinds: set[Kind | None] = set()
         for base in self._bases(cls):
+            if id(base) in seen:
+                continue
             if attr in self.facts.self_attrs.get(base, {}) or attr in self.facts.self_pending.get(
                 base, {}
             ):
                 kinds |= self.self_kinds(attr, base)
-        self._resolving.discard(key)
-        result = frozenset(kinds) or _OTHER  # never assigned in the class: not provable
-        self._done[key] = result
-        return result
-
-    def _bases(self, cls: cst.ClassDef) -> list[cst.ClassDef]:
-        """The module's own classes `cls` names as its bases (each name bound once)."""
-        out: list[cst.ClassDef] = []
-        for base in cls.bases:
-            if (
-                not isinstance(base.value, cst.Name)
-                or self.facts.module.count(base.value.value) != 1
-            ):
-                continue
-            out += [c for c in self.facts.self_attrs if c.name.value == base.value.value]
-        return out
+            else:
+                kinds |= self._inherited(attr, base, seen | {id(base)})
+        return frozenset(kinds)
 
     def scope_of(self, function: cst.FunctionDef | None) -> Scope:
         """The scope of a function's body (the module's for None)."""

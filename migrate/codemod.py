@@ -467,17 +467,28 @@ class _Rewriter(_BodyEditor):
         return self._attach_above(updated_node)
 
     def _ends_in(self, body: cst.BaseSuite, target: cst.BaseExpression | None = None) -> set[str]:
-        """The runs a statement of a loop's `body` itself ends (`run.complete()`, not under an
-        if), less those the loop binds anew on each pass (its `target`, an assignment in `body`)."""
+        """The runs a statement of a loop's `body` itself ends (`run.complete()` or a `with run:`
+        block, not under an if), less those the loop binds anew on each pass (its `target`, an
+        assignment in `body`); none when the body leaves the loop after ending them (`break`)."""
         lines = body.body if isinstance(body, cst.IndentedBlock) else [body]
         ends: set[str] = set()
         bound = {self.module.code_for_node(target)} if target is not None else set()
         for line in lines:
+            if isinstance(line, cst.With):
+                for item in line.items:
+                    if self.kind(item.item) == "run":
+                        held = item.asname.name if item.asname is not None else item.item
+                        ends.add(self.module.code_for_node(held))
+                continue
             if not isinstance(line, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
                 continue
             for small in line.body:
+                if isinstance(small, (cst.Break, cst.Return)) and ends:
+                    return set()  # the loop ends with the run: no second pass after it
                 if isinstance(small, cst.Assign):
                     bound |= {self.module.code_for_node(t.target) for t in small.targets}
+                if isinstance(small, cst.AnnAssign) and small.value is not None:
+                    bound.add(self.module.code_for_node(small.target))
                 if (
                     isinstance(small, cst.Expr)
                     and isinstance(small.value, cst.Call)
@@ -601,6 +612,8 @@ class _Rewriter(_BodyEditor):
 
     def visit_WithItem(self, node: cst.WithItem) -> None:
         self.loose.add(id(node.item))
+        if node.asname is not None and isinstance(node.asname.name, cst.Name):
+            self.assigned[id(node.item)] = node.asname.name.value
 
     def visit_With(self, node: cst.With) -> None:
         self.with_pushes.append(0)
@@ -1172,7 +1185,8 @@ class _Rewriter(_BodyEditor):
         facts = self.r.facts
         for local, qualified in sorted(facts.module_imports.items()):
             if qualified == "mlflow":
-                found = sorted(facts.methods.get(local, set()) & _DRIVES_MLFLOW)
+                called = set().union(*(m for (_, n), m in facts.methods.items() if n == local))
+                found = sorted(called & _DRIVES_MLFLOW)
                 if found:
                     return f"{local}.{found[0]}()"
         return ""

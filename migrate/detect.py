@@ -167,8 +167,8 @@ class Facts:
     # Control code: names of experiments with `.submit(...)` called on them, and the calls
     # `<something>(name, ...)` whose function may be the Run class (resolved once imports are known).
     submitted: set[str] = field(default_factory=set)
-    # The methods called on each plain name (`exp.get_runs()` -> {"exp": {"get_runs"}}).
-    methods: dict[str, set[str]] = field(default_factory=dict)
+    # The methods called on each plain name, per scope (`exp.get_runs()` -> {"get_runs"}).
+    methods: dict[tuple[int, str], set[str]] = field(default_factory=dict)  # (id(scope), name)
     maybe_attach: list[tuple[cst.BaseExpression, str]] = field(default_factory=list)
     # Module-level functions and the values their `return` statements give (None: bare return).
     functions: dict[str, cst.FunctionDef] = field(default_factory=dict)
@@ -244,7 +244,8 @@ class _Collector(cst.CSTVisitor):
                     if isinstance(text, str):
                         self.facts.metric_calls[text] += 1
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
-            self.facts.methods.setdefault(func.value.value, set()).add(func.attr.value)
+            key = (id(self.scopes[-1]), func.value.value)
+            self.facts.methods.setdefault(key, set()).add(func.attr.value)
         if isinstance(func, cst.Attribute) and func.attr.value == "submit":
             if isinstance(func.value, cst.Name):
                 self.facts.submitted.add(func.value.value)
@@ -628,7 +629,8 @@ class Resolver:
         return self._scope_kinds(owner, name, cls)
 
     def _scope_kinds(self, scope: Scope, name: str, cls: cst.ClassDef | None) -> Kinds:
-        key = (id(scope), name)
+        # The class matters: `with self.exp.start_logging() as run` is a run only in its class.
+        key = (id(scope), f"{name}\0{id(cls) if cls is not None else 0}")
         if key in self._done:
             return self._done[key]
         if key in self._resolving or len(self._resolving) > _MAX_CHAIN:
@@ -717,13 +719,17 @@ class Resolver:
             if self.legacy_class(func) == "run":
                 out.setdefault(name, f"Run({name}, ...)")
         module = self.facts.module
-        for name, methods in sorted(self.facts.methods.items()):
+        by_id = {id(s): s for s in [module, *self.facts.scopes.values()]}
+        for (scope_id, name), methods in self.facts.methods.items():
             other = sorted(methods - {"start_logging"})
-            if other and name not in out and self.name_kind(name, module) == "experiment":
+            scope = by_id.get(scope_id, module)
+            if other and name not in out and self.name_kind(name, scope) == "experiment":
                 out[name] = f"{name}.{other[0]}()"
         for scope in [module, *self.facts.scopes.values()]:
-            for target, values in scope.pending.items():
-                for value in values:
+            for target, bound in scope.pending.items():
+                for value in bound:
+                    if isinstance(value, Entered):  # `with exp.start_logging() as run`
+                        value = value.item
                     if not (
                         isinstance(value, cst.Call)
                         and isinstance(value.func, cst.Attribute)

@@ -70,6 +70,8 @@ QUICK_MARKERS = ("azureml",)
 _MAX_CHAIN = 60
 # Methods that add to a metric's history under the name they are given first.
 _METRIC_METHODS = frozenset({"log", "log_list"})
+# Names computed at run time, as a metric name may be.
+_COMPUTED = (cst.Name, cst.FormattedString, cst.BinaryOperation, cst.Call, cst.Subscript)
 # Methods that end the run they are called on.
 ENDS = frozenset({"complete", "fail", "cancel"})
 
@@ -176,8 +178,9 @@ class Facts:
     returns: dict[cst.FunctionDef, list[cst.BaseExpression | None]] = field(default_factory=dict)
     # Every `<parser>.add_argument(...)` call (argparse), to tell what `args.<dest>` holds.
     arguments: list[cst.Call] = field(default_factory=list)
-    # Calls `<anything>.log(...)`/`.log_list(...)` per literal metric name they log under: a
-    # name logged by one call only can have its list steps start at 0 (see `rules.metrics`).
+    # Calls `<anything>.log(...)`/`.log_list(...)` per literal metric name they log under ("" for
+    # a name computed at run time): a name logged by one call only, in a file that computes no
+    # name, can have its list steps start at 0 (see `rules.metrics`).
     metric_calls: Counter[str] = field(default_factory=Counter)
     # The code of every receiver something ends: `x.complete()`, `x.fail()`, `x.cancel()`, and
     # every `with x:` item.
@@ -239,10 +242,15 @@ class _Collector(cst.CSTVisitor):
             named = [a.value for a in node.args if a.keyword and a.keyword.value == "name"]
             first = [a.value for a in node.args[:1] if a.keyword is None and not a.star]
             for name in named or first:
-                if isinstance(name, (cst.SimpleString, cst.ConcatenatedString)):
-                    text = name.evaluated_value
-                    if isinstance(text, str):
-                        self.facts.metric_calls[text] += 1
+                text = (
+                    name.evaluated_value
+                    if isinstance(name, (cst.SimpleString, cst.ConcatenatedString))
+                    else None
+                )
+                if isinstance(text, str) and text:
+                    self.facts.metric_calls[text] += 1
+                elif isinstance(name, _COMPUTED):  # (not `logger.log(logging.INFO, ...)`)
+                    self.facts.metric_calls[""] += 1  # a name computed at run time: any of them
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name):
             key = (id(self.scopes[-1]), func.value.value)
             self.facts.methods.setdefault(key, set()).add(func.attr.value)

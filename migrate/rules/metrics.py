@@ -31,7 +31,8 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
     name bound only to one such literal. An f-string or a `+` of literals and values whose
     literal text MLflow rejects gets its literal parts mapped the way the shim maps the whole
     name, when that gives the same name for any plain value; otherwise the call is left to a
-    person (MLflow would raise on it).
+    person (MLflow would raise on it). So is a `%` or `.format` template, and a `+` part bound
+    to text, whose text MLflow rejects (those are checked, not mapped).
     """
     text = literal_str(name)
     if text is not None:
@@ -48,7 +49,7 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
         return None, f"{name.value} is bound to names MLflow rejects: {_listed(texts)}."
     template = _template_texts(name)
     if template is not None:  # "%s (%s)" % (a, b), "{} (val)".format(x): checked, not mapped
-        if all(_valid_inside(t) for t in template):
+        if _valid_template(template):
             return name, ""
         source = _EMPTY.code_for_node(name)
         return None, f"MLflow rejects the literal text of {source}: choose a valid name."
@@ -86,23 +87,43 @@ def _valid_inside(text: str) -> bool:
     return mlflow_name(_SENTINEL + text + _SENTINEL) == _SENTINEL + text + _SENTINEL
 
 
-_SPECIFIER = re.compile(r"%(\([^)]*\))?[#0\- +]*(\*|\d+)?(\.(\*|\d+))?[hlL]?[a-zA-Z%]")
-_FIELD = re.compile(r"\{[^{}]*\}")
+_SPECIFIER = re.compile(r"%%|%(\([^)]*\))?[#0\- +]*(\*|\d+)?(\.(\*|\d+))?[hlL]?[a-zA-Z]")
+_FIELD = re.compile(r"\{\{|\}\}|\{[^{}]*\}")
+_ESCAPES = {"%%": "%", "{{": "{", "}}": "}"}
 
 
 def _template_texts(name: cst.BaseExpression) -> list[str] | None:
-    """The literal text around the value slots of a `%` or `.format` name template, else None."""
+    """The literal text around the value slots of a `%` or `.format` name template (escapes
+    such as `%%` read as the text they give), else None."""
+    text, slots = None, _SPECIFIER
     if isinstance(name, cst.BinaryOperation) and isinstance(name.operator, cst.Modulo):
         text = literal_str(name.left)
-        return None if text is None else _SPECIFIER.split(text)[::5]
-    if (
+    elif (
         isinstance(name, cst.Call)
         and isinstance(name.func, cst.Attribute)
         and name.func.attr.value == "format"
     ):
-        text = literal_str(name.func.value)
-        return None if text is None else _FIELD.split(text.replace("{{", "").replace("}}", ""))
-    return None
+        text, slots = literal_str(name.func.value), _FIELD
+    if text is None:
+        return None
+    texts, start, buffer = [], 0, ""
+    for match in slots.finditer(text):
+        buffer += text[start : match.start()]
+        start = match.end()
+        if match.group() in _ESCAPES:
+            buffer += _ESCAPES[match.group()]
+        else:
+            texts.append(buffer)
+            buffer = ""
+    texts.append(buffer + text[start:])
+    return texts
+
+
+def _valid_template(texts: list[str]) -> bool:
+    """Whether MLflow takes every name the template can give for plain values."""
+    return all(_valid_inside(t) for t in texts) and all(
+        mlflow_name(sample.join(texts)) == sample.join(texts) for sample in _SAMPLES
+    )
 
 
 def _listed(texts: list[str]) -> str:
@@ -301,6 +322,7 @@ def batch(
         and ctx.scope is ctx.resolver.facts.module
         and logged_as is not None
         and ctx.resolver.facts.metric_calls[logged_as] <= 1
+        and not ctx.resolver.facts.metric_calls[""]  # a name computed elsewhere may be this one
     )
     start = (
         ""

@@ -222,6 +222,19 @@ def _process_notebook(
             message = _cell_syntax_error(source.rel, module.cells[0])
             if message is not None:
                 raise SourceError(source.path, None, message)
+        # else they run only one by one (a later `from __future__`, top-level `await`)
+        first = modules[0].cells[0]
+        out.findings.append(
+            Finding(
+                path=f"{source.rel}[cell {first.index + 1}]",
+                line=1,
+                column=1,
+                api="notebook",
+                fidelity="manual",
+                rule="notebook-cells-apart",
+                replacement="",
+            )
+        )
     changed: dict[int, str] = {}
     for module in modules:
         findings, sources = _rewrite_cells(source, module, mode, target)

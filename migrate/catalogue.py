@@ -782,6 +782,18 @@ ENTRIES: tuple[Entry, ...] = (
         "context",
     ),
     _E(
+        "notebook-cells-apart",
+        "Jupyter notebook",
+        "rewrite: the code cells do not compile as one module (a `from __future__` import in a "
+        "later cell, top-level `await`)",
+        "each cell rewritten on its own",
+        "manual",
+        "A run made in one cell and used in another is not followed, so calls in other cells may "
+        "be left on an mlflow.ActiveRun: check the notebook by hand, or move the `from __future__` "
+        "import to the first cell and rewrite again.",
+        "context",
+    ),
+    _E(
         "run-attached",
         "Run(experiment, run_id) / Run.get / Run.parent",
         "rewrite: calls on a run that is not the script's own",

@@ -1383,6 +1383,8 @@ def cell_modules(notebook: Notebook, join: bool = True) -> list[CellModule]:
     cells = [cell for cell in python_cells(notebook) if cell.has_code()]
     if join and len(cells) > 1:
         module = CellModule.join(cells)
-        if _compiles(module.text):
+        # each cell must compile too: a string left open in one cell and closed in the next
+        # is two syntax errors, not one module
+        if _compiles(module.text) and all(_compiles(cell.code) for cell in cells):
             return [module]
     return [CellModule.join([cell]) for cell in cells]

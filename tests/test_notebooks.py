@@ -325,6 +325,7 @@ def test_future_import_in_a_later_cell_falls_back_to_one_module_per_cell(tmp_pat
     outcome = run_one(path)
     assert outcome.error == ""
     assert sites(outcome) == [
+        ("future_later.ipynb[cell 1]", 1, 1, "notebook-cells-apart"),  # said, not silent
         ("future_later.ipynb[cell 1]", 2, 7, "run-get-context"),
         ("future_later.ipynb[cell 1]", 3, 1, "run-log"),
     ]
@@ -366,7 +367,11 @@ def test_top_level_await_falls_back_and_leaves_that_cell(tmp_path: Path) -> None
     outcome = run_one(path)
     assert outcome.error == ""
     assert code_sources(path)[1] == "await asyncio.sleep(0)"
-    assert [f.rule for f in outcome.findings] == ["run-get-context", "run-log"]
+    assert [f.rule for f in outcome.findings] == [
+        "notebook-cells-apart",
+        "run-get-context",
+        "run-log",
+    ]
     assert code_sources(path)[0].endswith("mlflow.log_metric('a', 1)")
 
 
@@ -541,3 +546,15 @@ def test_masked_magics_keep_their_cell(tmp_path: Path) -> None:
     ]
     assert not python_cells(read_notebook(make(tmp_path / "m.ipynb", ["!ls"])))[0].has_code()
     assert second.has_code()
+
+
+def test_cells_that_only_compile_together_are_syntax_errors(tmp_path: Path) -> None:
+    """A string opened in one cell and closed in the next: IPython fails on both cells."""
+    path = make(
+        tmp_path / "nb.ipynb",
+        ['from azureml.core import Run\nrun = Run.get_context()\ns = """', '"""\nrun.log("a", 1)'],
+    )
+    before = path.read_bytes()
+    outcome = run_one(path)
+    assert "cell 2" in outcome.error or "cell 1" in outcome.error, outcome.error
+    assert path.read_bytes() == before

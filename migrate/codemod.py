@@ -475,10 +475,9 @@ class _Rewriter(_BodyEditor):
         bound = {self.module.code_for_node(target)} if target is not None else set()
         for line in lines:
             if isinstance(line, cst.With):
-                for item in line.items:
-                    if self.kind(item.item) == "run":
-                        held = item.asname.name if item.asname is not None else item.item
-                        ends.add(self.module.code_for_node(held))
+                for item in line.items:  # `with run:` ends it; `with run.child_run() as c:`
+                    if not isinstance(item.item, cst.Call) and self.kind(item.item) == "run":
+                        ends.add(self.module.code_for_node(item.item))  # is a new run each pass
                 continue
             if not isinstance(line, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
                 continue
@@ -931,8 +930,9 @@ class _Rewriter(_BodyEditor):
         """Report a run (or Workbench logger) handed to code the tool does not follow.
 
         After the rewrite it is an `mlflow.ActiveRun`: a callback or helper that calls
-        `.log(...)` on it breaks. Functions and classes of this file whose parameter is
-        annotated `Run` are followed (their calls are rewritten); printing it is harmless.
+        `.log(...)` on it breaks. Functions of this file (nested ones and `self.<method>` too)
+        and module-level classes with a parameter annotated `Run` are followed (their calls are
+        rewritten); printing it is harmless, testing its class is not.
         """
         func = node.func
         if isinstance(func, cst.Name) and func.value in _HARMLESS_TAKERS:

@@ -568,14 +568,9 @@ class Resolver:
                     return frozenset({FACTORIES.get(owner, {}).get(func.attr.value)})
                 base = self.kinds_of(func.value, scope, cls)
                 return _derive(base, DERIVED_CALLS, func.attr.value)
-            if isinstance(func, cst.Name) and func.value not in self._shadowing(scope, func.value):
-                return self._returned_kinds(func)
+            if isinstance(func, cst.Name) and self.lookup(func.value, scope) is self.facts.module:
+                return self._returned_kinds(func)  # (a local of that name is something else)
         return _OTHER
-
-    def _shadowing(self, scope: Scope, name: str) -> set[str]:
-        """{name} when `name` resolves to a binding other than the module's own (a local)."""
-        owner = self.lookup(name, scope)
-        return set() if owner is self.facts.module else {name}
 
     def _returned_kinds(self, func: cst.Name) -> Kinds:
         """What a call of a module-level function of this file gives: every value it returns."""

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, TypeVar
 
 import libcst as cst
-from libcst._position import CodeRange
+from libcst.metadata import CodeRange
 from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from migrate.catalogue import entry

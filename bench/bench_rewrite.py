@@ -147,12 +147,33 @@ def check_tree(folder: Path) -> tuple[float, int]:
 
 
 def cost_ms(source: str, repeat: int = 50) -> dict[str, float]:
-    """Where one legacy file's time goes: libcst parse, one whole-module visit, the codemod."""
+    """Where one legacy file's time goes: libcst parse, one whole-module visit, the codemod, and
+    the positions of its findings both ways (libcst's whole-module `PositionProvider` against the
+    codemod's per-statement `_Positions`, for every call of the file)."""
     import libcst as cst
+    from libcst.metadata import MetadataWrapper, PositionProvider
 
-    from migrate.codemod import rewrite_module
+    from migrate.codemod import _Positions, rewrite_module
 
     tree = cst.parse_module(source)
+    calls: list[tuple[cst.CSTNode, cst.CSTNode]] = []  # (call, its top-level statement)
+    for stmt in tree.body:
+
+        class Calls(cst.CSTVisitor):
+            def visit_Call(self, node: cst.Call, top: cst.CSTNode = stmt) -> None:
+                calls.append((node, top))
+
+        stmt.visit(Calls())
+
+    def provider() -> object:
+        positions = MetadataWrapper(tree, unsafe_skip_copy=True).resolve(PositionProvider)
+        return [positions[c] for c, _ in calls]
+
+    def per_statement() -> object:
+        positions = _Positions(tree)
+        return [positions.get(c, top) for c, top in calls]
+
+    assert provider() == per_statement()
 
     def each(fn: Callable[[], object]) -> float:
         start = time.perf_counter()
@@ -165,6 +186,8 @@ def cost_ms(source: str, repeat: int = 50) -> dict[str, float]:
         "libcst_parse_render": each(lambda: cst.parse_module(source).code),
         "libcst_empty_visit": each(lambda: tree.visit(cst.CSTVisitor())),
         "rewrite_module": each(lambda: rewrite_module(source)),
+        "positions_provider": each(provider),
+        "positions_per_statement": each(per_statement),
     }
 
 
@@ -288,6 +311,10 @@ def main() -> int:
         f"| one legacy file: libcst parse / parse+render / one empty visit / `rewrite_module` | "
         f"{costs['libcst_parse']} / {costs['libcst_parse_render']} / "
         f"{costs['libcst_empty_visit']} / {costs['rewrite_module']} ms | |"
+    )
+    print(
+        f"| one legacy file, positions of every call: libcst `PositionProvider` / per statement | "
+        f"{costs['positions_provider']} / {costs['positions_per_statement']} ms | |"
     )
     print(
         f"| `audit` of the tree (1 process) | {audit:.2f} s | <= rewrite --check: "

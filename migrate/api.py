@@ -88,15 +88,7 @@ def _syntax_error(path: str, exc: Exception, code: str | None = None) -> str:
         line, message = exc.raw_line, exc.message
         if code is None:
             return f"{path}:{line}: cannot parse: {message}"
-        python: SyntaxError | None = None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ast.parse(code)
-        except SyntaxError as error:
-            python = error
-        except (RecursionError, MemoryError, ValueError):
-            pass
+        python = _python_syntax_error(code)
         lines = re.split(r"\r\n|\r|\n", code)
         count = len(lines) - (lines[-1] == "")
         named = re.search(r"error at (\d+):\d+", message)
@@ -312,6 +304,7 @@ def _rewrite_joined(source: SourceFile, module: CellModule, mode: Mode, target: 
 
 
 def _python_syntax_error(code: str) -> SyntaxError | None:
+    """Python's own parser's error for `code`, or None (also when it cannot tell)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # SyntaxWarnings about the user's code are not ours

@@ -893,17 +893,9 @@ class _Rewriter(_BodyEditor):
             )
             self.report(original_node, api, "run-ended", None, detail)
             return updated_node
-        target = self.assigned.get(id(original_node))
-        if (
-            method == "start_logging"
-            and target is not None
-            and self.r.maybe_legacy(cst.Name(target), self._scope(), self._cls())
-        ):
-            detail = (
-                f"'{target}' is also bound to something else in this scope: give the run a "
-                "name of its own so the tool can follow it."
-            )
-            self.report(original_node, api, "unresolved-receiver", None, detail, "manual")
+        unfollowed = self._kept_otherwise(original_node) if method == "start_logging" else ""
+        if unfollowed:
+            self.report(original_node, api, "unresolved-receiver", None, unfollowed, "manual")
             return updated_node
         args = bind_args(rule, updated_node)
         if args is None:
@@ -1104,35 +1096,10 @@ class _Rewriter(_BodyEditor):
             detail = f"Used by .{inline}()."  # `Experiment(ws, name).submit(config)`
             self.report(original, "Experiment", "experiment-kept", None, detail, "manual")
             return updated
-        if (
-            (
-                made in ("experiment", "logger")
-                or (owner == "run" and isinstance(func, cst.Attribute))
-            )
-            and target is not None
-            and not (self.frames and self.frames[-1] == "class")  # a class attribute
-            and self.r.maybe_legacy(cst.Name(target), self._scope(), self._cls())
-        ):
-            detail = (
-                f"'{target}' is also bound to something else in this scope: give the legacy "
-                "object a name of its own so the tool can follow it."
-            )
+        unfollowed = self._kept_otherwise(original)
+        if (made in ("experiment", "logger") or owner == "run") and unfollowed:
             api = cst.Module(body=[]).code_for_node(func)
-            self.report(original, api, "unresolved-receiver", None, detail, "manual")
-            return updated
-        attr = self.assigned_attrs.get(id(original))
-        if (
-            (made in ("experiment", "logger") or owner == "run")
-            and attr is not None
-            and self.r.maybe_legacy(attr, self._scope(), self._cls())
-        ):
-            where = self.module.code_for_node(attr)
-            detail = (
-                f"'{where}' is also assigned something else in this class: its calls cannot be "
-                "followed, so the object it holds stays as it is."
-            )
-            api = cst.Module(body=[]).code_for_node(func)
-            self.report(original, api, "unresolved-receiver", None, detail, "manual")
+            self.report(original, api, "unresolved-receiver", None, unfollowed, "manual")
             return updated
         if made == "experiment":
             name = next((a for a in updated.args if a.keyword and a.keyword.value == "name"), None)
@@ -1189,6 +1156,27 @@ class _Rewriter(_BodyEditor):
                 found = sorted(called & _DRIVES_MLFLOW)
                 if found:
                     return f"{local}.{found[0]}()"
+        return ""
+
+    def _kept_otherwise(self, call: cst.Call) -> str:
+        """Why the legacy object `call` makes cannot be followed ("" when it can): the name, or
+        `self.<attr>`, it is kept in is also bound to something else, so its calls stay."""
+        target = self.assigned.get(id(call))
+        if (
+            target is not None
+            and not (self.frames and self.frames[-1] == "class")  # a class attribute
+            and self.r.maybe_legacy(cst.Name(target), self._scope(), self._cls())
+        ):
+            return (
+                f"'{target}' is also bound to something else in this scope: give the legacy "
+                "object a name of its own so the tool can follow it."
+            )
+        attr = self.assigned_attrs.get(id(call))
+        if attr is not None and self.r.maybe_legacy(attr, self._scope(), self._cls()):
+            return (
+                f"'{self.module.code_for_node(attr)}' is also assigned something else in this "
+                "class: its calls cannot be followed, so the object it holds stays as it is."
+            )
         return ""
 
     def _ends_note(self, node: cst.Call) -> str:

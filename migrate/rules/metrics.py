@@ -64,9 +64,9 @@ def metric_name(ctx: Context, name: cst.BaseExpression) -> tuple[cst.BaseExpress
             listed = ", ".join(f"'{t}'" for t in sorted(set(bound)) if not _valid_inside(t))
             return None, f"{part.value} is bound to text MLflow rejects in a name: {listed}."
     texts = [p for p in parts if isinstance(p, str)]
-    if all(
-        mlflow_name(_SENTINEL + t + _SENTINEL) == _SENTINEL + t + _SENTINEL for t in texts
-    ) and all(mlflow_name(whole) == whole for whole in _wholes(parts)):
+    if all(_valid_inside(t) for t in texts) and all(
+        mlflow_name(whole) == whole for whole in _wholes(parts)
+    ):
         return name, ""  # valid inside and at both ends, for plain values: nothing to map
     source = _EMPTY.code_for_node(name)
     mapped = _mapped_parts(parts)

@@ -8,7 +8,8 @@ ordinary code of the same size), then measures side by side, in one process each
 1. `rewrite --check` over the whole tree (`migrate.api.rewrite_paths(mode="check", jobs=1)`)
    against a plain libcst parse-and-render of every file. Target (issue 3): >= 10x faster.
 2. On the legacy files only: `rewrite_module` throughput against a bare libcst parse-and-render of
-   the same files. Target: >= 0.5x.
+   the same files. Target: >= 0.5x. Also the full engine's (`fast=False`), and how many of the
+   repository's fixture scripts the fast path takes (`migrate.fast`: the rest take the full one).
 3. Peak memory (max RSS of a fresh process) of `rewrite --check -j 1` on trees of N and 4N files.
    Target: flat (workers stream files).
 4. `audit` of the same tree in one process, against `rewrite --check` (issue 4: at least as fast)
@@ -186,6 +187,7 @@ def cost_ms(source: str, repeat: int = 50) -> dict[str, float]:
         "libcst_parse_render": each(lambda: cst.parse_module(source).code),
         "libcst_empty_visit": each(lambda: tree.visit(cst.CSTVisitor())),
         "rewrite_module": each(lambda: rewrite_module(source)),
+        "rewrite_module_full": each(lambda: rewrite_module(source, fast=False)),
         "positions_provider": each(provider),
         "positions_per_statement": each(per_statement),
     }
@@ -201,13 +203,33 @@ def diff_tree(folder: Path) -> float:
     return time.perf_counter() - start
 
 
-def rewrite_files(paths: list[Path]) -> float:
+def rewrite_files(paths: list[Path], fast: bool = True) -> float:
     from migrate.codemod import rewrite_module
 
     start = time.perf_counter()
     for p in paths:
-        rewrite_module(p.read_text(), str(p))
+        rewrite_module(p.read_text(), str(p), fast=fast)
     return time.perf_counter() - start
+
+
+def fast_share() -> dict[str, int]:
+    """How many of the scripts this repository holds (fixtures) the fast path rewrites, of those
+    with a legacy run: the rest go through the full engine."""
+    from migrate.codemod import rewrite_module
+    from migrate.fast import rewrite_fast
+
+    taken = total = 0
+    for path in sorted((ROOT / "fixtures").rglob("*.py")):
+        source = path.read_text(encoding="utf-8", errors="replace")
+        try:
+            full = rewrite_module(source, str(path), fast=False)
+        except Exception:  # unparseable fixtures
+            continue
+        if not any(f.api.startswith("Run.") for f in full.findings):
+            continue
+        total += 1
+        taken += rewrite_fast(source, str(path), "mlflow") is not None
+    return {"taken": taken, "of": total}
 
 
 def audit_tree(folder: Path) -> float:
@@ -262,6 +284,8 @@ def main() -> int:
         help_s, audit_one_s = wall("--help"), wall("audit", str(one))
         parse_legacy = parse_render_all(legacy)
         ours_legacy = rewrite_files(legacy)
+        full_legacy = rewrite_files(legacy, fast=False)
+        share = fast_share()
         costs = cost_ms(LEGACY.format(i=0))
         big = Path(tmp) / "big"
         make_tree(big, ns.files * 4, ns.legacy_share, seed=1)
@@ -279,6 +303,9 @@ def main() -> int:
         "parse_render_legacy_files_per_s": round(len(legacy) / parse_legacy, 1),
         "rewrite_legacy_files_per_s": round(len(legacy) / ours_legacy, 1),
         "rewrite_vs_parse": round(parse_legacy / ours_legacy, 2),
+        "full_engine_legacy_files_per_s": round(len(legacy) / full_legacy, 1),
+        "full_engine_vs_parse": round(parse_legacy / full_legacy, 2),
+        "fast_path_fixtures": share,
         "one_legacy_file_ms": costs,
         "peak_rss_mib": {str(ns.files): rss_small // 1024, str(ns.files * 4): rss_big // 1024},
         "audit_all_s": round(audit, 3),
@@ -308,9 +335,20 @@ def main() -> int:
         f"({results['rewrite_vs_parse']}x) | >= 0.5x: {ok[parse_legacy / ours_legacy >= 0.5]} |"
     )
     print(
-        f"| one legacy file: libcst parse / parse+render / one empty visit / `rewrite_module` | "
+        f"| legacy files: the full engine (fast path off) | "
+        f"{results['full_engine_legacy_files_per_s']} files/s "
+        f"({results['full_engine_vs_parse']}x) | |"
+    )
+    print(
+        f"| fixture scripts with a legacy run that the fast path takes | {share['taken']} of "
+        f"{share['of']} | |"
+    )
+    print(
+        f"| one legacy file: libcst parse / parse+render / one empty visit / `rewrite_module` "
+        f"(fast path) / full engine | "
         f"{costs['libcst_parse']} / {costs['libcst_parse_render']} / "
-        f"{costs['libcst_empty_visit']} / {costs['rewrite_module']} ms | |"
+        f"{costs['libcst_empty_visit']} / {costs['rewrite_module']} / "
+        f"{costs['rewrite_module_full']} ms | |"
     )
     print(
         f"| one legacy file, positions of every call: libcst `PositionProvider` / per statement | "

@@ -498,9 +498,20 @@ class Resolver:
     """Answers "what legacy kind is this expression?" for one module, memoised."""
 
     def __init__(self, module: cst.Module) -> None:
-        self.facts = Facts()
-        module.visit(_Collector(self.facts, module))
-        self.facts.late_imports = _late_imports(module)
+        facts = Facts()
+        module.visit(_Collector(facts, module))
+        facts.late_imports = _late_imports(module)
+        self._start(facts)
+
+    @classmethod
+    def from_facts(cls, facts: Facts) -> Resolver:
+        """A resolver over facts learnt otherwise (`migrate.fast` learns them with `ast`)."""
+        resolver = cls.__new__(cls)
+        resolver._start(facts)
+        return resolver
+
+    def _start(self, facts: Facts) -> None:
+        self.facts = facts
         self._resolving: set[tuple[int, str]] = set()
         # Cycles met so far: a result computed while one was cut short is not memoised (it
         # would depend on where the resolution started).

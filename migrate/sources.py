@@ -683,7 +683,7 @@ def _read_regular(path: Path) -> tuple[bytes, int]:
 MAX_NESTING = 1000
 
 
-def check_nesting(text: str, path: Path | str = "<string>") -> None:
+def check_nesting(text: str, path: Path | str = "<string>") -> ast.Module | None:
     """Raise SourceError when `text` is nested too deeply to be parsed safely by libcst.
 
     Python's own parser speaks first: it refuses more than 200 nested brackets or 100 indentation
@@ -691,6 +691,7 @@ def check_nesting(text: str, path: Path | str = "<string>") -> None:
     expression chains. What it accepts is measured, counting each operand of an `and` / `or` chain
     as a level (libcst nests them; `ast` keeps them flat). Other syntax errors are left for the
     caller's parser to report in its own words. Nothing is executed: `ast.parse` only parses.
+    Returns the `ast` tree when Python parsed the text (None when it did not).
     """
     try:
         with warnings.catch_warnings():
@@ -699,16 +700,17 @@ def check_nesting(text: str, path: Path | str = "<string>") -> None:
     except SyntaxError as exc:
         if exc.msg.startswith("too many"):  # nested parentheses, levels of indentation
             raise SourceError(path, exc.lineno, f"cannot parse: {exc.msg}") from None
-        return
+        return None
     except (RecursionError, MemoryError) as exc:
         reason = str(exc) or type(exc).__name__
         message = f"too deeply nested to parse safely (Python's parser: {reason}); left untouched"
         raise SourceError(path, None, message) from None
     except ValueError:  # NUL bytes: decode_source refuses them before this is called
-        return
+        return None
     too_deep = nesting_error(tree)
     if too_deep is not None:
         raise SourceError(path, *too_deep)
+    return tree
 
 
 def nesting_error(tree: ast.AST, limit: int = MAX_NESTING) -> tuple[int | None, str] | None:

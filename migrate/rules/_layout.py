@@ -106,18 +106,17 @@ def _comment_lines(found: Sequence[cst.Comment], indent: str) -> list[cst.EmptyL
     ]
 
 
-def _widths(node: cst.CSTNode, where: Where, start: int) -> list[int]:
-    """The width of each line `node` takes when it starts at column `start`."""
-    text = _EMPTY.code_for_node(node).replace("\r\n", "\n").replace("\r", "\n")
+def fits(node: cst.CSTNode, where: Where, start: int, tail: int) -> bool:
+    """Whether `node` stays within the line length at column `start`, `tail` chars after it."""
+    return fits_code(_EMPTY.code_for_node(node), where, start, tail)
+
+
+def fits_code(code: str, where: Where, start: int, tail: int) -> bool:
+    """`fits` for a node already rendered (`code`)."""
+    text = code.replace("\r\n", "\n").replace("\r", "\n")
     lines = [line.expandtabs(TAB) for line in text.split("\n")]
     widths = [start + len(lines[0])]
     widths += [where.block + len(line) for line in lines[1:]]
-    return widths
-
-
-def fits(node: cst.CSTNode, where: Where, start: int, tail: int) -> bool:
-    """Whether `node` stays within the line length at column `start`, `tail` chars after it."""
-    widths = _widths(node, where, start)
     widths[-1] += tail
     return max(widths) <= where.limit
 
@@ -231,7 +230,7 @@ def refine(
 
 
 def place(
-    new: cst.BaseExpression, original: cst.Call, where: Where
+    new: cst.BaseExpression, original: cst.Call, where: Where, code: str | None = None
 ) -> tuple[cst.BaseExpression, list[cst.Comment]]:
     """Lay `new` (the rewrite of `original`) out; return it and the comments it could not hold.
 
@@ -241,11 +240,22 @@ def place(
     travel with them); each lost comment is placed after the new argument that carries its
     original argument, or at the top of the call when that argument is gone.
     """
-    if where.one_line and fits(new, where, where.start, where.tail):
+    if code is None:
+        code = _EMPTY.code_for_node(new)
+    if fits_code(code, where, where.start, where.tail) and (
+        where.one_line or not (magic_comma(original) or _has_comments(original))
+    ):
         return new, []  # the common case, cheaply: nothing to place, nothing to split
-    present = _ids(new)
     values = [a.value for a in original.args]
     keep = set().union(*(_ids(v) for v in values)) if values else set()
+    if where.one_line:
+        # No comment can stand in a call written on one line: nothing to place, only to split.
+        if not isinstance(new, cst.Call) or not new.args:
+            return new, []
+        if magic_comma(original):
+            return _explode(new, where, keep), []
+        return _split(new, where, keep), []
+    present = _ids(new)
     lead = comments(original.whitespace_before_args)
     lost = [[c for c in comments(a) if id(c) not in present] for a in original.args]
     loose = comments(original.func) + comments(original.whitespace_after_func)
@@ -263,13 +273,33 @@ def place(
             trailing[home].extend(notes)
     orphans.extend(loose)
     if not any(trailing) and not orphans and not magic_comma(original):
-        if fits(new, where, where.start, where.tail):
+        if fits_code(code, where, where.start, where.tail):
             return new, []
-        hugged = hug_call(new, where.indent, where.unit)
-        if fits(hugged, where, where.start, where.tail):
-            return hugged, []
+        return _split(new, where, keep), []
+    return _explode(new, where, keep, trailing, orphans), []
+
+
+def _split(new: cst.Call, where: Where, keep: set[int]) -> cst.Call:
+    """A call with no comment to place that does not fit: hugged, else one argument per line."""
+    hugged = hug_call(new, where.indent, where.unit)
+    if fits(hugged, where, where.start, where.tail):
+        return hugged
+    return _explode(new, where, keep)
+
+
+def _explode(
+    new: cst.Call,
+    where: Where,
+    keep: set[int],
+    trailing: Sequence[Sequence[cst.Comment]] = (),
+    orphans: Sequence[cst.Comment] = (),
+) -> cst.Call:
     node = explode_call(new, where.indent, where.unit, trailing, orphans)
     inner = where.indent + where.unit
     column = where.block + len(inner.expandtabs(TAB))
     args = [a.with_changes(value=refine(a.value, where, inner, column, 1, keep)) for a in node.args]
-    return node.with_changes(args=args), []
+    return node.with_changes(args=args)
+
+
+def _has_comments(node: cst.CSTNode) -> bool:
+    return "#" in _EMPTY.code_for_node(node) and bool(comments(node))

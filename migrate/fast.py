@@ -1,0 +1,1194 @@
+"""The fast path: the usual training script rewritten without a whole-module libcst parse.
+
+Most legacy scripts have one shape: `from azureml.core import Run`, `run = Run.get_context()` at
+module level, and `run.<method>(...)` statements in the module and its functions. For such a file
+`rewrite_fast` finds everything with Python's own `ast` (ten times cheaper than libcst), parses with
+libcst only the statements that change, runs the very rules and layout of `migrate.codemod` on them
+and splices their new text into the old. Imports are added and removed the way the codemod's
+`_Cleanup` does it, on a model of the module's leading statements.
+
+It answers only when it can prove the full engine would give the same result; anything else (an
+experiment, a class using the run, a run passed around, ended mid-file, CRLF files, `;` lines, an
+import it would have to edit...) returns None and `rewrite_module` runs the full engine.
+`tests/test_fast.py` holds the two to the same output and findings on every fixture.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+import libcst as cst
+
+from migrate.catalogue import entry
+from migrate.codemod import (
+    _STDLIB,
+    DISTINCTIVE,
+    MANUAL,
+    Result,
+    RewriteError,
+    Target,
+    _import_line,
+    _line_limit,
+    bind_args,
+    in_place,
+)
+from migrate.detect import (
+    _A_NUMBER,
+    CONSTRUCTORS,
+    ENDS,
+    Annotated,
+    Bound,
+    Entered,
+    Facts,
+    Resolver,
+    Scope,
+)
+from migrate.findings import Finding
+from migrate.rules import Context, Names, Rewrite, load
+from migrate.rules._layout import TAB, Where, comments, place
+from migrate.rules.lifecycle import active_or_new
+
+# Characters some line splitters (str.splitlines, libcst) and Python's tokenizer disagree on.
+_ODD = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+_RUN_CLASSES = frozenset(q for q, kind in CONSTRUCTORS.items() if kind == "run")
+_CONTEXT = frozenset({"get_context", "get_submitted_run"})
+_ENDS_NOTE = (
+    "If the script dies with an exception, MLflow still ends this run as FINISHED at "
+    "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
+)
+_T = TypeVar("_T")
+
+
+class _Decline(Exception):
+    """The file is not of the shape the fast path handles: the full engine takes it."""
+
+
+# -- values: libcst nodes made only when a rule asks for them ------------------------------------
+class _Raw:
+    """An ast expression standing where the collector would store a libcst one."""
+
+    __slots__ = ("node", "wrap")
+
+    def __init__(self, node: ast.expr, wrap: Callable[[cst.BaseExpression], Bound] | None = None):
+        self.node = node
+        self.wrap = wrap
+
+
+class _Lazy(list[_T]):
+    """A list whose `_Raw` items become libcst nodes the first time it is read."""
+
+    def __init__(self, convert: Callable[[_Raw], Any]) -> None:
+        super().__init__()
+        self._raw: list[object] = []
+        self._convert = convert
+
+    def add(self, item: object) -> None:
+        self._raw.append(item)
+
+    def _fill(self) -> None:
+        if self._raw:
+            raw, self._raw = self._raw, []
+            super().extend(self._convert(x) if isinstance(x, _Raw) else x for x in raw)  # type: ignore[misc]
+
+    def __iter__(self) -> Iterator[_T]:
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        return super().__len__() + len(self._raw)
+
+    def __bool__(self) -> bool:
+        return len(self) > 0
+
+    def __getitem__(self, index: Any) -> Any:
+        self._fill()
+        return super().__getitem__(index)
+
+
+class _Source:
+    """The module's text, with ast positions turned into character offsets."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = text.split("\n")
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line) + 1)
+
+    def col(self, lineno: int, byte_col: int) -> int:
+        line = self.lines[lineno - 1]
+        if line.isascii():
+            return byte_col
+        return len(line.encode()[:byte_col].decode())
+
+    def offset(self, lineno: int, byte_col: int) -> int:
+        return self.starts[lineno - 1] + self.col(lineno, byte_col)
+
+    def segment(self, node: ast.AST) -> str:
+        start = self.offset(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        end = self.offset(node.end_lineno, node.end_col_offset)  # type: ignore[attr-defined]
+        return self.text[start:end]
+
+    def expression(self, raw: _Raw) -> Bound:
+        text = self.segment(raw.node)
+        try:
+            node = cst.parse_expression(text)
+        except cst.ParserSyntaxError:  # a parenthesised expression split over lines
+            node = cst.parse_expression(f"({text})").with_changes(lpar=[], rpar=[])
+        return raw.wrap(node) if raw.wrap is not None else node
+
+
+# -- what the libcst collector of `migrate.detect` learns, learnt from ast -----------------------
+@dataclass
+class _Use:
+    """Where a watched name is used: the node, its parents (innermost last) and its function."""
+
+    node: ast.Name
+    parents: tuple[ast.AST, ...]
+    function: ast.AST | None
+    in_class: bool
+    loops: int
+
+
+@dataclass
+class _Collected:
+    facts: Facts
+    uses: dict[str, list[_Use]] = field(default_factory=dict)
+    reads: Counter[str] = field(default_factory=Counter)
+    imports: list[tuple[ast.Import | ast.ImportFrom, int]] = field(default_factory=list)
+    distinctive: list[ast.Call] = field(default_factory=list)
+    string_annotations: list[str] = field(default_factory=list)
+    own_names: set[str] = field(default_factory=set)  # lambda parameters, comprehension targets
+
+
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_REFUSED = (ast.Match, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Match,)
+
+
+class _Collector:
+    """One recursive walk: the `Facts` of `detect._Collector` and what the fast path checks."""
+
+    def __init__(self, src: _Source, watch: frozenset[str]) -> None:
+        self.src = src
+        self.watch = watch
+        self.facts = Facts()
+        self.out = _Collected(self.facts)
+        self.scopes: list[Scope] = [self.facts.module]
+        self.frames: list[ast.AST] = []
+        self.functions: list[ast.AST] = []
+        self.loops: list[int] = [0]
+        self.parents: list[ast.AST] = []
+        self.argparse = False
+        self.targets: set[int] = set()  # `x` of `x = ...`: not a read
+        self.first_indent = len(src.lines) + 1  # the first line that starts indented
+
+    def lazy(self) -> _Lazy[Any]:
+        return _Lazy(self.src.expression)
+
+    # -- bindings (as detect._Collector._bind_target) --------------------------------------------
+    def _scope_for(self, name: str) -> Scope:
+        scope = self.scopes[-1]
+        return self.facts.module if name in scope.globals_ else scope
+
+    def _pending(self, scope: Scope, name: str) -> _Lazy[Bound]:
+        found = scope.pending.get(name)
+        if found is None:
+            found = self.lazy()
+            scope.pending[name] = found
+        assert isinstance(found, _Lazy)
+        return found
+
+    def bind(self, target: ast.AST | str, value: object | None, by_import: bool = False) -> None:
+        if isinstance(target, (ast.Name, str)):
+            name = target.id if isinstance(target, ast.Name) else target
+            if not by_import:
+                self.facts.bound_other.add(name)
+            if self.frames and isinstance(self.frames[-1], ast.ClassDef):
+                return  # a class attribute (the fast path never resolves self.<attr>)
+            scope = self._scope_for(name)
+            if value is None:
+                scope.bind(name, None)
+            else:
+                self._pending(scope, name).add(value)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for element in target.elts:
+                self.bind(element, None)
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value, None)
+
+    # -- the walk ---------------------------------------------------------------------------------
+    def walk(self, node: ast.AST) -> None:
+        if isinstance(node, ast.stmt) and node.col_offset and node.lineno < self.first_indent:
+            lines = [node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]
+            line = min(lines)
+            text = self.src.lines[line - 1]
+            lead = text[: len(text) - len(text.lstrip(" \t"))]
+            if len(lead.encode()) == node.col_offset or line != node.lineno:
+                self.first_indent = line  # a statement that starts its line, indented
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is not None:
+            method(node)
+        else:
+            self.children(node)
+
+    def children(self, node: ast.AST) -> None:
+        self.parents.append(node)
+        for _, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        self.walk(item)
+            elif isinstance(value, ast.AST):
+                self.walk(value)
+        self.parents.pop()
+
+    def visit_Name(self, node: ast.Name) -> None:
+        self.facts.names.add(node.id)
+        if id(node) in self.targets:
+            self.targets.discard(id(node))
+        else:
+            self.out.reads[node.id] += 1
+        if node.id in self.watch:
+            self.out.uses.setdefault(node.id, []).append(
+                _Use(
+                    node,
+                    tuple(self.parents[-3:]),
+                    self.functions[-1] if self.functions else None,
+                    any(isinstance(f, ast.ClassDef) for f in self.frames),
+                    self.loops[-1],
+                )
+            )
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.children(node)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if func.attr == "add_argument":
+                self.facts.arguments.append(node)  # type: ignore[arg-type]  # made lazy later
+            if func.attr in DISTINCTIVE:
+                self.out.distinctive.append(node)
+            if func.attr in ("log", "log_list"):
+                named = [k.value for k in node.keywords if k.arg == "name"]
+                first = [a for a in node.args[:1] if not isinstance(a, ast.Starred)]
+                for name in named or first:
+                    if isinstance(name, ast.Constant):
+                        if isinstance(name.value, str) and name.value:
+                            self.facts.metric_calls[name.value] += 1
+                    elif isinstance(name, ast.JoinedStr):
+                        raise _Decline("an f-string metric name")  # (libcst tells f"" "" apart)
+                    elif isinstance(name, (ast.Name, ast.BinOp, ast.Call, ast.Subscript)):
+                        self.facts.metric_calls[""] += 1
+        self.children(node)
+
+    def _import_names(self, node: ast.Import | ast.ImportFrom) -> None:
+        self.out.imports.append((node, len(self.frames)))
+
+    def visit_Import(self, node: ast.Import) -> None:
+        self._import_names(node)
+        for alias in node.names:
+            full = alias.name
+            self.facts.names.add(full.split(".")[0])
+            if alias.asname:
+                self.facts.names.add(alias.asname)
+            if full == "azureml" or full.startswith("azureml."):
+                self.facts.legacy_imports.append((full, None, alias.asname))
+            local, qualified = (
+                (alias.asname, full) if alias.asname else (full.split(".")[0], full.split(".")[0])
+            )
+            self._imported(local, qualified)
+            if qualified == "argparse" or qualified.startswith("argparse."):
+                self.argparse = True
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        self._import_names(node)
+        if node.module:
+            self.facts.names.add(node.module.split(".")[0])
+        for alias in node.names:
+            if alias.name != "*":
+                self.facts.names.add(alias.name)
+            if alias.asname:
+                self.facts.names.add(alias.asname)
+        if node.level or node.module is None or any(a.name == "*" for a in node.names):
+            return
+        for alias in node.names:
+            local = alias.asname or alias.name
+            if node.module == "azureml" or node.module.startswith("azureml."):
+                self.facts.legacy_imports.append((node.module, alias.name, alias.asname))
+            self._imported(local, f"{node.module}.{alias.name}")
+            if node.module == "argparse" or node.module.startswith("argparse."):
+                self.argparse = True
+
+    def _imported(self, local: str, qualified: str) -> None:
+        self.facts.imports[local] = qualified
+        if not self.frames:
+            self.facts.module_imports[local] = qualified
+        self.bind(local, None, by_import=local == qualified)
+
+    def _definition(self, node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        """What a `class` or `def` statement binds (its name), and its decorators."""
+        if getattr(node, "type_params", None):
+            raise _Decline("type parameters")
+        self.facts.names.add(node.name)
+        self.bind(node.name, None)
+        if not self.frames:
+            table: dict[str, Any] = (
+                self.facts.classes if isinstance(node, ast.ClassDef) else self.facts.functions
+            )
+            table[node.name] = node
+        for d in node.decorator_list:
+            self.walk(d)
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> None:
+        self._definition(node)
+        self.frames.append(node)
+        self.parents.append(node)
+        for item in [*node.bases, *node.keywords, *node.body]:
+            self.walk(item)
+        self.parents.pop()
+        self.frames.pop()
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        self._definition(node)
+        self.facts.returns[node] = self.lazy()  # type: ignore[index]
+        scope = Scope(self.scopes[-1])
+        self.facts.scopes[node] = scope  # type: ignore[index]
+        self.scopes.append(scope)
+        self.functions.append(node)
+        self.frames.append(node)
+        self.loops.append(0)
+        args = node.args
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs]:
+            self.facts.names.add(a.arg)
+            self.facts.bound_other.add(a.arg)
+            if a.annotation is not None:
+                if isinstance(a.annotation, ast.Constant) and isinstance(a.annotation.value, str):
+                    self.out.string_annotations.append(a.annotation.value)
+                self._pending(scope, a.arg).add(_Raw(a.annotation, Annotated))
+            else:
+                scope.bind(a.arg, None)
+        for star in (args.vararg, args.kwarg):
+            if star is not None:
+                self.facts.names.add(star.arg)
+                self.facts.bound_other.add(star.arg)
+                scope.bind(star.arg, None)
+        self.parents.append(node)
+        for item in [*args.defaults, *args.kw_defaults]:
+            if item is not None:
+                self.walk(item)
+        for p in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if p is not None and p.annotation is not None:
+                self.walk(p.annotation)
+        if node.returns is not None:
+            if isinstance(node.returns, ast.Constant) and isinstance(node.returns.value, str):
+                self.out.string_annotations.append(node.returns.value)
+            self.walk(node.returns)
+        for stmt in node.body:
+            self.walk(stmt)
+        self.parents.pop()
+        self.loops.pop()
+        self.frames.pop()
+        self.functions.pop()
+        self.scopes.pop()
+
+    visit_FunctionDef = _function
+    visit_AsyncFunctionDef = _function
+
+    def visit_Return(self, node: ast.Return) -> None:
+        if self.functions:
+            returns = self.facts.returns[self.functions[-1]]  # type: ignore[index]
+            assert isinstance(returns, _Lazy)
+            returns.add(_Raw(node.value) if node.value is not None else None)
+        self.children(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        args = node.args
+        for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if a is not None:
+                self.facts.names.add(a.arg)
+                self.facts.bound_other.add(a.arg)
+                self.out.own_names.add(a.arg)
+        self.children(node)
+
+    def visit_Global(self, node: ast.Global) -> None:
+        for name in node.names:
+            self.facts.names.add(name)
+            self.out.reads[name] += 1
+            self.scopes[-1].globals_.add(name)
+
+    def visit_Nonlocal(self, node: ast.Nonlocal) -> None:
+        for name in node.names:
+            self.facts.names.add(name)
+            self.out.reads[name] += 1
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        for t in node.targets:
+            self.bind(t, _Raw(node.value))
+            if isinstance(t, ast.Name):
+                self.targets.add(id(t))
+        self.children(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        if isinstance(node.annotation, ast.Constant) and isinstance(node.annotation.value, str):
+            self.out.string_annotations.append(node.annotation.value)
+        self.bind(node.target, _Raw(node.annotation, Annotated))
+        if node.value is not None:
+            self.bind(node.target, _Raw(node.value))
+        self.children(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> None:
+        self.bind(node.target, None)
+        self.children(node)
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> None:
+        self.bind(node.target, _Raw(node.value))
+        self.children(node)
+
+    def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        target, it = node.target, node.iter
+        done = False
+        if (
+            isinstance(it, ast.Call)
+            and isinstance(it.func, ast.Name)
+            and it.func.id not in self.facts.imports
+        ):
+            if it.func.id == "range" and isinstance(target, ast.Name):
+                self.bind(target, _A_NUMBER)
+                done = True
+            elif (
+                it.func.id == "enumerate"
+                and isinstance(target, ast.Tuple)
+                and len(target.elts) == 2
+                and isinstance(target.elts[0], ast.Name)
+            ):
+                self.bind(target.elts[0], _A_NUMBER)
+                self.bind(target.elts[1], None)
+                done = True
+        if not done:
+            self.bind(target, None)
+        self.loops[-1] += 1  # as the codemod counts: the whole statement, `else:` too
+        self.children(node)
+        self.loops[-1] -= 1
+
+    visit_For = _for
+    visit_AsyncFor = _for
+
+    def visit_While(self, node: ast.While) -> None:
+        self.loops[-1] += 1
+        self.children(node)
+        self.loops[-1] -= 1
+
+    def visit_comprehension(self, node: ast.comprehension) -> None:
+        for name in ast.walk(node.target):
+            if isinstance(name, ast.Name):
+                self.facts.bound_other.add(name.id)
+                self.out.own_names.add(name.id)
+        self.children(node)
+
+    def visit_withitem(self, node: ast.withitem) -> None:
+        if node.optional_vars is not None:
+            self.bind(node.optional_vars, _Raw(node.context_expr, Entered))
+        self.children(node)
+
+    def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
+        if node.name is not None:
+            self.facts.names.add(node.name)
+            self.out.reads[node.name] += 1
+            self.bind(node.name, None)
+        self.children(node)
+
+    def visit_Delete(self, node: ast.Delete) -> None:
+        for t in node.targets:
+            self.bind(t, None)
+        self.children(node)
+
+    def visit_Match(self, node: ast.AST) -> None:
+        raise _Decline("match statements")
+
+    visit_TryStar = visit_Match
+
+
+def _reads_in(node: ast.AST, into: Counter[str]) -> None:
+    """How the libcst collector counts reads: every Name but direct `x = ...` targets (the
+    names of `global`, `nonlocal` and `except ... as` are counted by the walk)."""
+    skip: set[int] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Assign):
+            skip.update(id(t) for t in sub.targets if isinstance(t, ast.Name))
+        elif isinstance(sub, ast.Name) and id(sub) not in skip:
+            into[sub.id] += 1
+
+
+# -- the module's leading statements, as libcst's body and leading lines -------------------------
+@dataclass
+class _Top:
+    """A top-level statement of the import region: its leading lines and its own text."""
+
+    leading: list[str]  # whole lines, each ending in "\n"
+    own: str
+    kind: str  # "docstring", "future", "import", "code"
+    imports: tuple[str, ...] = ()  # modules (first name) of an import line
+    plain: str | None = None  # the module of a one-name `import x` line
+    dropped: bool = False
+
+
+def _is_blank_or_comment(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+class _Site:
+    """One statement the fast path rewrites."""
+
+    def __init__(self, stmt: ast.stmt, call: ast.Call, use: _Use | None) -> None:
+        self.stmt = stmt
+        self.call = call
+        self.use = use
+
+
+def _only_statement_on_lines(src: _Source, stmt: ast.stmt) -> bool:
+    first = src.lines[stmt.lineno - 1]
+    before = first[: src.col(stmt.lineno, stmt.col_offset)]
+    last = src.lines[stmt.end_lineno - 1]  # type: ignore[operator]
+    after = last[src.col(stmt.end_lineno, stmt.end_col_offset) :]  # type: ignore[arg-type]
+    return not before.strip() and (not after.strip() or after.lstrip().startswith("#"))
+
+
+def _parse_statement(text: str, indent: str) -> tuple[cst.SimpleStatementLine, cst.If | None]:
+    """libcst's view of one statement standing at `indent`: parsed inside `if 1:` so its
+    continuation lines get the same indentation flags as in the whole module."""
+    if not indent:
+        stmt = cst.parse_statement(text)
+        assert isinstance(stmt, cst.SimpleStatementLine)
+        return stmt, None
+    wrapper = cst.parse_statement("if 1:\n" + text)
+    assert isinstance(wrapper, cst.If) and isinstance(wrapper.body, cst.IndentedBlock)
+    inner = wrapper.body.body[0]
+    assert isinstance(inner, cst.SimpleStatementLine)
+    return inner, wrapper
+
+
+def _render(
+    printer: cst.Module, stmts: list[cst.BaseStatement], indent: str, wrapper: cst.If | None
+) -> str:
+    if wrapper is None:
+        return printer.with_changes(body=stmts).code
+    assert isinstance(wrapper.body, cst.IndentedBlock)
+    block = wrapper.body.with_changes(body=stmts, indent=indent)
+    code = printer.with_changes(body=[wrapper.with_changes(body=block)]).code
+    return code[len("if 1:\n") :]
+
+
+def _unit(src: _Source, first_indent: int) -> str:
+    """libcst's `default_indent`: the first INDENT token's text (four spaces if none), which is
+    the indentation of the first statement that starts its line indented."""
+    if first_indent > len(src.lines):
+        return "    "
+    line = src.lines[first_indent - 1]
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def rewrite_fast(
+    source: str, path: str, target: Target, tree: ast.Module | None = None
+) -> Result | None:
+    """The codemod's result for `source`, or None when the file is not of the shape handled here.
+
+    `tree` is the source's `ast` when the caller parsed it already.
+    """
+    if target != "mlflow" or any(c in source for c in _ODD) or "\t" in source:
+        return None
+    if source.startswith("\ufeff"):
+        return None
+    try:
+        return _Fast(source, path).run(tree or ast.parse(source))
+    except (_Decline, SyntaxError, ValueError, RecursionError, cst.ParserSyntaxError):
+        return None
+    except AssertionError:  # a shape this module did not foresee: the full engine knows it
+        return None
+
+
+class _Fast:
+    def __init__(self, source: str, path: str) -> None:
+        self.source = source
+        self.path = path
+        self.src = _Source(source)
+        self._last_report = "\n"  # the code of the last call replaced (see `_text`)
+
+    def run(self, tree: ast.Module) -> Result | None:
+        found = self._context_assignment(tree)
+        if found is None:
+            return None
+        assign, run_name, cls_name = found
+        collector = _Collector(self.src, frozenset({run_name, cls_name, "mlflow"}))
+        collector.walk(tree)
+        self.first_indent = collector.first_indent
+        out = collector.out
+        facts = out.facts
+        if collector.argparse:
+            args = _Lazy[cst.Call](self.src.expression)
+            for call in facts.arguments:
+                args.add(_Raw(call))  # type: ignore[arg-type]
+            facts.arguments = args
+        else:
+            facts.arguments = []
+        self._check(tree, out, run_name, cls_name, assign)
+        facts.late_imports = self._late_imports(tree)
+        resolver = Resolver.from_facts(facts)
+        sites = self._sites(out, run_name, assign, tree)
+        return self._rewrite(tree, out, resolver, sites, assign, run_name)
+
+    # -- shape --------------------------------------------------------------------------------------
+    def _context_assignment(self, tree: ast.Module) -> tuple[ast.Assign, str, str] | None:
+        """`run = Run.get_context()` at module level, with `Run` imported from azureml."""
+        legacy: dict[str, str] = {}
+        for stmt in tree.body:
+            if isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+                for alias in stmt.names:
+                    qualified = f"{stmt.module}.{alias.name}"
+                    if qualified in _RUN_CLASSES:
+                        legacy[alias.asname or alias.name] = qualified
+        found = None
+        for stmt in tree.body:
+            if (
+                isinstance(stmt, ast.Assign)
+                and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name)
+                and isinstance(stmt.value, ast.Call)
+                and not stmt.value.args
+                and not stmt.value.keywords
+                and isinstance(stmt.value.func, ast.Attribute)
+                and stmt.value.func.attr in _CONTEXT
+                and isinstance(stmt.value.func.value, ast.Name)
+                and stmt.value.func.value.id in legacy
+            ):
+                if found is not None:
+                    return None
+                found = (stmt, stmt.targets[0].id, stmt.value.func.value.id)
+        return found
+
+    def _check(
+        self, tree: ast.Module, out: _Collected, run: str, cls: str, assign: ast.Assign
+    ) -> None:
+        facts = out.facts
+        legacy = [(node, depth) for node, depth in out.imports if _is_azureml(node)]
+        if len(legacy) != 1 or legacy[0][1] != 0 or len(legacy[0][0].names) != 1:
+            raise _Decline("other legacy imports")
+        if any(cls in text or run in text for text in out.string_annotations):
+            raise _Decline("a string annotation may name the run")
+        if "mlflow" in facts.names or any(
+            q == "mlflow" or q.startswith("mlflow.") for q in facts.imports.values()
+        ):
+            raise _Decline("the file uses mlflow already")
+        if len(out.uses.get(cls, [])) != 1 or facts.module.count(cls) != 1:
+            raise _Decline("the Run class is used otherwise")
+        if any(s.count(cls) for s in facts.scopes.values()) or cls in out.own_names:
+            raise _Decline("the Run class name is bound otherwise")
+        if run == cls:
+            raise _Decline("odd names")
+        # The run name: bound once (the assignment), never elsewhere.
+        module_count = facts.module.count(run)
+        if module_count != 1 or any(s.count(run) for s in facts.scopes.values()):
+            raise _Decline("the run name is bound otherwise")
+        if run in out.own_names:
+            raise _Decline("a lambda or comprehension binds the run name")
+        for call in out.distinctive:
+            func = call.func
+            assert isinstance(func, ast.Attribute)
+            receiver = func.value
+            if call is assign.value:
+                continue
+            if not (isinstance(receiver, ast.Name) and receiver.id == run):
+                raise _Decline("a legacy-looking call on something else")
+        lines = [stmt.lineno for stmt in tree.body]
+        ends = [stmt.end_lineno for stmt in tree.body]
+        if any(a <= b for a, b in zip(lines[1:], ends)):  # type: ignore[operator]
+            raise _Decline("two top-level statements share a line")
+
+    def _late_imports(self, tree: ast.Module) -> set[str]:
+        late: set[str] = set()
+        early: set[str] = set()
+        code_seen = False
+        for index, stmt in enumerate(tree.body):
+            if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                bound = _bound_by_import(stmt)
+                (late if code_seen else early).update(bound)
+                continue
+            docstring = index == 0 and isinstance(stmt, ast.Expr)
+            if not docstring:
+                code_seen = True
+        return late - early
+
+    def _sites(
+        self, out: _Collected, run: str, assign: ast.Assign, tree: ast.Module
+    ) -> list[_Site]:
+        sites = [_Site(assign, assign.value, None)]  # type: ignore[arg-type]
+        uses = out.uses.get(run, [])
+        ended = False
+        for use in uses:
+            if use.node is assign.targets[0]:
+                continue
+            if not isinstance(use.node.ctx, ast.Load) or len(use.parents) < 3:
+                raise _Decline("the run is used otherwise")
+            stmt, call, attr = use.parents
+            if not (
+                isinstance(attr, ast.Attribute)
+                and attr.value is use.node
+                and isinstance(call, ast.Call)
+                and call.func is attr
+                and isinstance(stmt, ast.Expr)
+                and stmt.value is call
+            ):
+                raise _Decline("the run is used otherwise than in a call statement")
+            if use.in_class:
+                raise _Decline("a call in a class")
+            if ended and use.function is None:
+                raise _Decline("a call after the run ended")
+            if attr.attr in ENDS:
+                if use.function is not None or not any(stmt is s for s in tree.body):
+                    raise _Decline("the run ends in a block")
+                ended = True
+            sites.append(_Site(stmt, call, use))
+        return sorted(sites, key=lambda s: (s.stmt.lineno, s.stmt.col_offset))
+
+    # -- the rewrite --------------------------------------------------------------------------------
+    def _rewrite(
+        self,
+        tree: ast.Module,
+        out: _Collected,
+        resolver: Resolver,
+        sites: list[_Site],
+        assign: ast.Assign,
+        run: str,
+    ) -> Result:
+        src = self.src
+        rules = load()
+        names = Names(resolver)
+        unit = _unit(src, self.first_indent)
+        printer = cst.Module(body=[], default_indent=unit)  # renders as the module would
+        limit = _line_limit(src.lines)
+        needs: set[str] = set()
+        findings: list[Finding] = []
+        edits: list[tuple[int, int, str]] = []  # (start, end, new text) on the source
+        before_reads = Counter[str]()  # reads in the statements replaced
+        written: list[tuple[str, str]] = []  # their new text, and its indentation
+        for site in sites:
+            stmt = site.stmt
+            if not _only_statement_on_lines(src, stmt):
+                raise _Decline("a statement shares its line")
+            start = src.starts[stmt.lineno - 1]
+            end = min(src.starts[stmt.end_lineno], len(src.text))  # type: ignore[index]
+            text = src.text[start:end]
+            if not text.endswith("\n"):
+                raise _Decline("the last line")
+            first_line = src.lines[stmt.lineno - 1]
+            indent = first_line[: src.col(stmt.lineno, stmt.col_offset)]
+            node, wrapper = _parse_statement(text, indent)
+            if len(node.body) != 1:
+                raise _Decline("several statements")
+            small = node.body[0]
+            call = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
+            if not isinstance(call, cst.Call) or call.lpar:
+                raise _Decline("a parenthesised call")
+            function = site.use.function if site.use is not None else None
+            scope = resolver.scope_of(function)  # type: ignore[arg-type]
+            ctx = Context(
+                resolver,
+                call.func.value if isinstance(call.func, cst.Attribute) else call.func,
+                scope=scope,
+                statement=site.use is not None,
+                in_loop=site.use is not None and site.use.loops > 0,
+                names=names,
+            )
+            if site.use is None:
+                assert isinstance(call.func, cst.Attribute)
+                api = f"Run.{call.func.attr.value}"
+                done = Rewrite(active_or_new(ctx), "run-get-context", _ENDS_NOTE)
+            else:
+                assert isinstance(call.func, cst.Attribute)
+                method = call.func.attr.value
+                rule = rules.get(("run", method))
+                if rule is None or ("run", method) in MANUAL or method == "child_run":
+                    raise _Decline("a method without a rule")
+                api = f"Run.{method}"
+                args = bind_args(rule, call)
+                if args is None:
+                    raise _Decline("arguments the rule cannot bind")
+                done = rule.fn(ctx, call, args)
+            new_stmts, finding = self._apply(printer, node, call, site, api, done, ctx, limit)
+            needs |= ctx.needs
+            findings.append(finding)
+            if new_stmts is None:
+                continue
+            new_text = self._text(site, text, start, new_stmts, node)
+            if new_text is None:
+                new_text = _render(printer, new_stmts, indent, wrapper)
+            if "#" in text and any(new_text.count(x.value) < 1 for x in comments(node)):
+                raise _Decline("a comment would be lost")
+            edits.append((start, end, new_text))
+            _reads_in(stmt, before_reads)
+            written.append((new_text, indent))
+        if not any(f.rewritten for f in findings):
+            return Result(self.source, self.source, findings)
+        # Imports the rewrite left unused go; the ones it needs come.
+        reads = out.reads
+        after = reads.copy()
+        after.subtract(before_reads)
+        # Only an imported name read in a replaced statement may now be unread: count those in
+        # the new code (parsed only when one of them occurs in it at all).
+        imported = {n for node, _ in out.imports for n in _aliases(node)}
+        candidates = {n for n in before_reads if n in imported}
+        for new_text, indent in written:
+            if any(n in new_text for n in candidates):
+                _reads_in(ast.parse(f"if 1:\n{new_text}" if indent else new_text), after)
+        adds = {m: a for m, a in names.to_import.items() if m in needs}
+        code = self._imports(tree, out, edits, reads, after, adds)
+        try:
+            compile(code, self.path, "exec", dont_inherit=True)
+        except SyntaxError as exc:  # a rule bug: never write such output
+            raise RewriteError(f"{self.path}: rewritten code does not compile: {exc}") from exc
+        return Result(self.source, code, sorted(findings, key=lambda f: (f.line, f.column)))
+
+    def _text(
+        self,
+        site: _Site,
+        text: str,
+        start: int,
+        new_stmts: list[cst.BaseStatement],
+        old: cst.SimpleStatementLine,
+    ) -> str | None:
+        """The new statement's text when only the call changed, to one line: the old text with
+        the call's replaced (what libcst renders, without rendering the statement again)."""
+        new = new_stmts[0]
+        if len(new_stmts) != 1 or not isinstance(new, cst.SimpleStatementLine):
+            return None
+        if new.leading_lines != old.leading_lines:
+            return None
+        small = new.body[0]
+        code = self._last_report
+        if "\n" in code or not isinstance(small, (cst.Expr, cst.Assign)):
+            return None
+        c = site.call
+        call_start = self.src.offset(c.lineno, c.col_offset) - start
+        call_end = self.src.offset(c.end_lineno, c.end_col_offset) - start  # type: ignore[arg-type]
+        return text[:call_start] + code + text[call_end:]
+
+    def _apply(
+        self,
+        module: cst.Module,
+        node: cst.SimpleStatementLine,
+        call: cst.Call,
+        site: _Site,
+        api: str,
+        done: Rewrite,
+        ctx: Context,
+        limit: int,
+    ) -> tuple[list[cst.BaseStatement] | None, Finding]:
+        """`_Rewriter._apply` and `leave_SimpleStatementLine` for one statement."""
+        src = self.src
+        c = site.call
+        assert c.end_lineno is not None and c.end_col_offset is not None
+        line, col = c.lineno, src.col(c.lineno, c.col_offset)
+        end_line, end_col = c.end_lineno, src.col(c.end_lineno, c.end_col_offset)
+        excerpt = src.segment(c).strip().splitlines()[0][:120]  # (as libcst renders it)
+
+        def finding(replacement: str, rule: str, fidelity: str | None) -> Finding:
+            return Finding(
+                path=self.path,
+                line=line,
+                column=col + 1,
+                api=api,
+                fidelity=fidelity or entry(rule).fidelity,  # type: ignore[arg-type]
+                rule=rule,
+                replacement=replacement,
+                detail=done.detail,
+                excerpt=excerpt,
+            )
+
+        if done.node is None:
+            return None, finding("", done.rule, "manual")
+        if done.remove:
+            raise _Decline("a statement removed")
+        small = node.body[0]
+        if ctx.statement and done.statements:
+            present: set[int] = set()
+            for stmt in done.statements:
+                present |= {id(x) for x in comments(stmt)}
+            orphans = [x for x in comments(call) if id(x) not in present]
+            report = "".join(module.code_for_node(s) for s in done.statements)
+            lead = [*node.leading_lines, *(cst.EmptyLine(indent=True, comment=x) for x in orphans)]
+            stmts = in_place(done.statements, node.with_changes(leading_lines=lead))
+            self._last_report = "\n"  # (several statements: rendered in full)
+            return stmts, finding(report, done.rule, done.fidelity)
+        text_line = src.lines[line - 1]
+        lead_ws = text_line[: len(text_line) - len(text_line.lstrip(" \t"))]
+        rest = src.lines[end_line - 1][end_col:]
+        tail = len(rest.split("#", 1)[0].rstrip())
+        where = Where(
+            len(text_line[:col].expandtabs(TAB)),
+            len(lead_ws.expandtabs(TAB)),
+            "",
+            module.default_indent,
+            tail,
+            limit,
+            line == end_line,
+        )
+        report = module.code_for_node(done.node)
+        new, lost = place(done.node, call, where, report)
+        if new is not done.node:
+            report = module.code_for_node(new)
+        self._last_report = report
+        small = small.with_changes(value=new)
+        updated = node.with_changes(body=[small])
+        if lost:
+            lines = [cst.EmptyLine(indent=True, comment=x) for x in lost]
+            updated = updated.with_changes(leading_lines=[*updated.leading_lines, *lines])
+        return [updated], finding(report, done.rule, done.fidelity)
+
+    # -- imports ------------------------------------------------------------------------------------
+    def _imports(
+        self,
+        tree: ast.Module,
+        out: _Collected,
+        edits: list[tuple[int, int, str]],
+        before: Counter[str],
+        after: Counter[str],
+        adds: dict[str, str | None],
+    ) -> str:
+        src = self.src
+
+        def unused(name: str) -> bool:
+            return before[name] > 0 and after[name] <= 0
+
+        body = tree.body
+        # The leading region: docstring, __future__ imports, then import lines, and the statement
+        # after them (`nxt`), all as libcst sees them.
+        index = 0
+        if body and _docstring(body[0]):
+            index = 1
+        while index < len(body) and _future(body[index]):
+            index += 1
+        header_end = index
+        while index < len(body) and isinstance(body[index], (ast.Import, ast.ImportFrom)):
+            index += 1
+        region_end = index
+        if region_end >= len(body) or region_end == 0:
+            raise _Decline("no code after the imports")
+        tops: list[_Top] = []
+        prev_end = src.starts[body[0].lineno - 1]
+        for stmt in body[: region_end + 1]:
+            first = min([stmt.lineno, *(d.lineno for d in getattr(stmt, "decorator_list", []))])
+            start = src.starts[first - 1]
+            leading = src.text[prev_end:start]
+            lines = leading.splitlines(keepends=True)
+            if not all(_is_blank_or_comment(x) for x in lines):
+                raise _Decline("odd lines between statements")
+            end = src.starts[stmt.end_lineno] if stmt is not body[region_end] else start  # type: ignore[index]
+            own = src.text[start:end]
+            kind = "code"
+            if stmt is body[0] and _docstring(stmt):
+                kind = "docstring"
+            elif _future(stmt):
+                kind = "future"
+            elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                kind = "import"
+            tops.append(_Top(lines, own, kind, _modules(stmt), _plain(stmt)))
+            prev_end = end
+        # Which imports the rewrite left unused, and the comment of the legacy one.
+        mlflow_comment: str | None = None
+        for node, depth in out.imports:
+            bound = _aliases(node)
+            gone = [n for n in bound if unused(n)]
+            if not gone:
+                continue
+            if len(gone) != len(bound) or depth != 0 or node not in body[header_end:region_end]:
+                raise _Decline("an import to edit")
+            top = tops[body.index(node)]
+            text = top.own.rstrip("\n")
+            code = src.segment(node)
+            if "#" in code:
+                raise _Decline("comments inside an import to drop")
+            comment = text[text.index(code) + len(code) :] if code in text else ""
+            if (
+                comment.strip()
+                and "mlflow" in adds
+                and mlflow_comment is None
+                and _is_azureml(node)
+            ):
+                mlflow_comment = comment
+                comment = ""
+            top.dropped = True
+            top.own = comment  # a trailing comment stays, as a line of its own (see below)
+        if any(t.dropped for t in tops[:1]):
+            raise _Decline("the first statement is dropped")
+        # `import mlflow`, after the leading imports (the legacy ones among them are going).
+        items = list(tops)
+        if "mlflow" in adds:
+            asname = adds.pop("mlflow")
+            line = _line_text("mlflow", asname, mlflow_comment)
+            items = _insert(items, region_end, header_end, line)
+        items = _edit(items)
+        for name, asname in sorted(adds.items()):
+            items = _add_stdlib(items, name, asname)
+        head = "".join("".join(t.leading) + t.own for t in items)
+        start = src.starts[body[0].lineno - 1]
+        first = body[region_end]
+        first_line = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))])
+        rest_start = src.starts[first_line - 1]
+        pieces = [src.text[:start], head]
+        at = rest_start
+        for s, e, text in sorted(edits):
+            if s < at:
+                raise _Decline("an edit in the import region")
+            pieces.append(src.text[at:s])
+            pieces.append(text)
+            at = e
+        pieces.append(src.text[at:])
+        return "".join(pieces)
+
+
+def _is_azureml(node: ast.Import | ast.ImportFrom) -> bool:
+    if isinstance(node, ast.ImportFrom):
+        m = node.module or ""
+        return not node.level and (m == "azureml" or m.startswith("azureml."))
+    return any(a.name == "azureml" or a.name.startswith("azureml.") for a in node.names)
+
+
+def _bound_by_import(node: ast.Import | ast.ImportFrom) -> set[str]:
+    out: set[str] = set()
+    for alias in node.names:
+        if alias.name == "*":
+            continue
+        if alias.asname:
+            out.add(alias.asname)
+        elif isinstance(node, ast.Import):
+            out.add(alias.name.split(".")[0])
+        else:
+            out.add(alias.name)
+    return out
+
+
+def _aliases(node: ast.Import | ast.ImportFrom) -> list[str]:
+    out = []
+    for alias in node.names:
+        if alias.name == "*":
+            continue
+        if isinstance(node, ast.Import) and not alias.asname:
+            out.append(alias.name.split(".")[0])
+        else:
+            out.append(alias.asname or alias.name)
+    return out
+
+
+def _docstring(stmt: ast.stmt) -> bool:
+    if not isinstance(stmt, ast.Expr):
+        return False
+    if isinstance(stmt.value, ast.JoinedStr):
+        raise _Decline("an f-string statement first")
+    return isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, (str, bytes))
+
+
+def _future(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__" and not stmt.level
+
+
+def _modules(stmt: ast.stmt) -> tuple[str, ...]:
+    if isinstance(stmt, ast.Import):
+        return (stmt.names[0].name.split(".")[0],)
+    if isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
+        return (stmt.module.split(".")[0],)
+    return ()
+
+
+def _plain(stmt: ast.stmt) -> str | None:
+    if isinstance(stmt, ast.Import) and len(stmt.names) == 1:
+        return stmt.names[0].name
+    return None
+
+
+def _line_text(module: str, asname: str | None, comment: str | None = None) -> str:
+    code = cst.Module(body=[]).code_for_node(_import_line(module, asname))
+    if comment:
+        code = code.rstrip("\n") + comment.rstrip("\n") + "\n"
+    return code
+
+
+def _insert(items: list[_Top], at: int, header_end: int, line: str) -> list[_Top]:
+    """`_Cleanup._insert` on the region model."""
+    new = _Top([], line, "import", (line.split()[1].split(".")[0],), _plain_of(line))
+    if at >= len(items):
+        raise _Decline("an insertion at the end")
+    nxt = items[at]
+    if at > header_end and items[at - 1].kind == "import":
+        return [*items[:at], new, *items[at:]]
+    own = list(nxt.leading)
+    if nxt.kind == "import":
+        new.leading = own
+        return [*items[:at], new, replace(nxt, leading=[]), *items[at + 1 :]]
+    if at == 0:
+        raise _Decline("an insertion above the first statement")
+    blanks: list[str] = []
+    while own and not own[0].strip():
+        blanks.append(own.pop(0))
+    spacer = blanks or ["\n"]
+    new.leading = blanks[:1]
+    return [*items[:at], new, replace(nxt, leading=[*spacer, *own]), *items[at + 1 :]]
+
+
+def _plain_of(line: str) -> str | None:
+    return line.split()[1]
+
+
+def _edit(items: list[_Top]) -> list[_Top]:
+    """`_BodyEditor._edit` on the region model: dropped statements hand on their lines."""
+    out: list[_Top] = []
+    carry: list[str] = []
+    for item in items:
+        if item.dropped:
+            carry.extend(item.leading)
+            if item.own.strip():
+                carry.append(item.own.strip() + "\n")
+            continue
+        if carry:
+            own = list(item.leading)
+            if own and not own[0].strip():
+                while carry and not carry[-1].strip():
+                    carry.pop()
+            item = replace(item, leading=[*carry, *own])
+            carry = []
+        out.append(item)
+    if carry:
+        raise _Decline("lines carried past the region")
+    return out
+
+
+def _add_stdlib(items: list[_Top], module: str, asname: str | None) -> list[_Top]:
+    """`_Cleanup._add_stdlib` on the region model."""
+    line = _line_text(module, asname)
+    start = next(
+        (i for i, t in enumerate(items) if t.kind not in ("docstring", "future")), len(items)
+    )
+    end = start
+    while end < len(items) and items[end].kind == "import":
+        end += 1
+    stdlib = [i for i in range(start, end) if items[i].imports and items[i].imports[0] in _STDLIB]
+    plain = [i for i in stdlib if items[i].plain is not None]
+    later = [i for i in plain if (items[i].plain or "") > module]
+    if later:
+        return _insert(items, later[0], start, line)
+    if plain:
+        new = _Top([], line, "import", (module,), _plain_of(line))
+        return [*items[: plain[-1] + 1], new, *items[plain[-1] + 1 :]]
+    if stdlib:
+        return _insert(items, stdlib[0], start, line)
+    items = _insert(items, start, start, line)
+    at = start + 1
+    if at < len(items) and items[at].kind == "import" and not items[at].leading:
+        items[at] = replace(items[at], leading=["\n"])
+    return items

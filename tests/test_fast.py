@@ -1,0 +1,256 @@
+"""The fast path (`migrate.fast`) gives exactly the full engine's result, or declines.
+
+Every fixture and every generated program is rewritten both ways: wherever the fast path answers,
+its code and its findings (positions, replacements, details) must equal those of
+`rewrite_module(..., fast=False)`. Separate tests pin which shapes it takes (the usual training
+script, in its common variants) and which it must leave to the full engine.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from migrate.codemod import rewrite_module
+from migrate.fast import rewrite_fast
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = sorted(p for p in (ROOT / "fixtures").rglob("*.py") if p.is_file())
+
+
+def _same(source: str, path: str = "t.py") -> bool:
+    """Whether the fast path answered; when it did, that it equals the full engine."""
+    fast = rewrite_fast(source, path, "mlflow")
+    if fast is None:
+        return False
+    full = rewrite_module(source, path, fast=False)
+    assert fast.code == full.code
+    assert fast.findings == full.findings
+    return True
+
+
+def test_every_fixture_fast_equals_full() -> None:
+    taken = 0
+    for path in FIXTURES:
+        source = path.read_bytes().decode("utf-8", errors="replace")
+        try:
+            full = rewrite_module(source, str(path), fast=False)
+        except Exception:  # unparseable fixtures: the fast path must decline them as well
+            assert rewrite_fast(source, str(path), "mlflow") is None, path
+            continue
+        fast = rewrite_fast(source, str(path), "mlflow")
+        if fast is None:
+            continue
+        taken += 1
+        assert fast.code == full.code, path
+        assert fast.findings == full.findings, path
+    assert taken >= 10  # the fixtures hold many scripts of the usual shape
+
+
+SCRIPT = '''"""Train."""
+import os
+
+import numpy as np
+from azureml.core import Run
+
+run = Run.get_context()
+
+
+def train(alpha, X, y):
+    mse = float(np.mean((X - y) ** 2))
+    run.log("alpha", alpha)
+    run.log("mse", mse)  # per alpha
+    return mse
+
+
+for alpha in np.arange(0.0, 1.0, 0.5):
+    train(alpha, np.ones(3), np.zeros(3))
+run.log_list("coefficients", [1.0, 2.0])
+run.log_row("best", alpha=0.5, mse=0.25)
+run.tag("dataset", "synthetic")
+run.complete()
+'''
+
+
+def test_the_usual_script_takes_the_fast_path() -> None:
+    assert _same(SCRIPT)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        pytest.param(lambda s: s.replace('"""Train."""\n', ""), id="no-docstring"),
+        pytest.param(
+            lambda s: s.replace("import os\n", "from __future__ import annotations\n\nimport os\n"),
+            id="future",
+        ),
+        pytest.param(
+            lambda s: s.replace("import Run\n", "import Run  # the run\n"), id="import-comment"
+        ),
+        pytest.param(lambda s: s.replace("import os\n", "import os\nimport time\n"), id="time"),
+        pytest.param(lambda s: s.replace("    ", "  "), id="two-spaces"),
+        pytest.param(
+            lambda s: s.replace(
+                "from azureml.core import Run", "from azureml.core.run import Run as R"
+            ).replace("Run.get_context", "R.get_context"),
+            id="alias",
+        ),
+        pytest.param(lambda s: s.replace("run.complete()\n", ""), id="not-completed"),
+        pytest.param(
+            lambda s: s.replace(
+                'run.tag("dataset", "synthetic")',
+                'run.tag(\n    "dataset",  # where\n    "synthetic",\n)',
+            ),
+            id="comments-in-call",
+        ),
+        pytest.param(
+            lambda s: s.replace("2.0]", "2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0]"),
+            id="long",
+        ),
+        pytest.param(
+            lambda s: s.replace("numpy", "nümpy").replace('"synthetic"', '"sÿnthetic"'),
+            id="non-ascii",
+        ),
+    ],
+)
+def test_common_variants_take_the_fast_path(variant: object) -> None:
+    assert callable(variant)
+    assert _same(variant(SCRIPT))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            ("run = Run.get_context()", "run = Run.get_context()\nprint(run)"), id="passed"
+        ),
+        pytest.param(
+            ("import numpy as np", "import numpy as np\nimport mlflow"), id="mlflow-there"
+        ),
+        pytest.param(
+            ("from azureml.core import Run", "from azureml.core import Run, Experiment"),
+            id="two-names",
+        ),
+        pytest.param(("run.tag(", "run.complete()\nrun.tag("), id="after-end"),
+        pytest.param(
+            ("def train(", "class T:\n    def go(self):\n        run.log('a', 1)\n\n\ndef train("),
+            id="class",
+        ),
+        pytest.param(("run.log_list(", "x = 1; run.log_list("), id="semicolon"),
+        pytest.param(("    ", "\t"), id="tab"),
+        pytest.param(("\n", "\r\n"), id="crlf"),
+        pytest.param(('run.log("alpha", alpha)', "m = run.log"), id="method-as-value"),
+        pytest.param(
+            ("run.log_row(", "other.log_row(1)\nrun.log_row("), id="distinctive-elsewhere"
+        ),
+        pytest.param(("def train(alpha", "def train(run, alpha"), id="rebound"),
+    ],
+)
+def test_other_shapes_go_to_the_full_engine(change: tuple[str, str]) -> None:
+    old, new = change
+    source = SCRIPT.replace(old, new)
+    assert source != SCRIPT
+    assert rewrite_fast(source, "t.py", "mlflow") is None
+    ast.parse(rewrite_module(source, "t.py").code)  # the full engine still rewrites it
+
+
+def test_shim_target_is_the_full_engines() -> None:
+    assert rewrite_fast(SCRIPT, "t.py", "shim") is None
+
+
+# -- generated programs ----------------------------------------------------------------------------
+NAMES = st.sampled_from(["loss", "acc", "Accuracy (%)", "f1,macro", "a/b", "lr"])
+VALUES = st.sampled_from(
+    ["0.5", "-1", "True", "'text'", "None", "x", "float(x)", "x * 2", "len(xs)", "name", "args.lr"]
+)
+CALLS = st.one_of(
+    st.builds(lambda n, v: f"run.log({n!r}, {v})", NAMES, VALUES),
+    st.builds(lambda n, v: f"run.log(name={n!r}, value={v}, step=i)", NAMES, VALUES),
+    st.builds(lambda n, v: f"run.log(\n    {n!r},  # the name\n    {v},\n)", NAMES, VALUES),
+    st.builds(lambda n: f"run.log_list({n!r}, xs)", NAMES),
+    st.builds(lambda n: f"run.log_row({n!r}, a=1, b=x)", NAMES),
+    st.builds(lambda n: f"run.log_table({n!r}, {{'a': [1, 2], 'b': xs}})", NAMES),
+    st.builds(lambda n, v: f"run.tag({n!r}, {v})", NAMES, VALUES),
+    st.just("run.set_tags({'k': 'v'})"),
+    st.just("run.add_properties({'p': 1})"),
+    st.just("run.log_confusion_matrix('cm', {'data': {'class_labels': [0], 'matrix': [[1]]}})"),
+    st.just("run.log_accuracy_table('acc', json.dumps({'a': 1}))"),
+    st.just("run.upload_file('outputs/m.txt', 'm.txt')"),
+    st.just("run.upload_folder('outputs', 'out')"),
+    st.just("run.log_image('img', plot=plt)"),
+    st.just("run.fail('bad')"),
+    st.just("run.flush()"),
+)
+HEADERS = st.sampled_from(
+    [
+        "",
+        '"""Doc."""\n',
+        "#!/usr/bin/env python\n# a comment\n",
+        '"""Doc."""\nfrom __future__ import annotations\n\n',
+    ]
+)
+IMPORTS = st.lists(
+    st.sampled_from(
+        [
+            "import os",
+            "import json",
+            "import time",
+            "import argparse",
+            "import numpy as np",
+            "import matplotlib.pyplot as plt",
+            "from time import time",
+            "# imports",
+            "",
+        ]
+    ),
+    max_size=5,
+)
+
+
+@st.composite
+def programs(draw: st.DrawFn) -> str:
+    header = draw(HEADERS)
+    imports = draw(IMPORTS)
+    legacy = draw(
+        st.sampled_from(["from azureml.core import Run", "from azureml.core import Run  # v1"])
+    )
+    imports.insert(draw(st.integers(0, len(imports))), legacy)
+    if not any(line.startswith(("import", "from")) and "azureml" not in line for line in imports):
+        imports.append("import json")
+    calls = draw(st.lists(CALLS, min_size=1, max_size=6))
+    shape = draw(st.sampled_from(["flat", "loop", "function", "main"]))
+    unit = draw(st.sampled_from(["    ", "  "]))
+    lines = [header + "\n".join(imports), "", "xs = [1.0, 2.0]", "x = 0.25", "i = 0", "name = 'n'"]
+    lines += ["args = argparse.Namespace(lr=0.1)" if "import argparse" in imports else "args = x"]
+    lines += ["run = Run.get_context()", ""]
+    body = [line for c in calls for line in c.split("\n")]
+    if shape == "loop":
+        lines.append("for i in range(3):")
+        lines += [unit + b for b in body]
+    elif shape in ("function", "main"):
+        lines.append("def train(x):")
+        lines += [unit + b for b in body]
+        lines += ["", ""]
+        if shape == "main":
+            lines += ['if __name__ == "__main__":', f"{unit}train(x)"]
+        else:
+            lines.append("train(x)")
+    else:
+        lines += body
+    if draw(st.booleans()):
+        lines.append("run.complete()")
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_generated_programs_fast_equals_full(source: str) -> None:
+    try:
+        compile(source, "gen.py", "exec")
+    except SyntaxError:
+        return
+    _same(source, "gen.py")

@@ -47,7 +47,7 @@ from migrate.rules import Args, Context, Names, Rewrite, Rule, load
 from migrate.rules._layout import TAB, Where, comments, place
 from migrate.rules._shape import arg, call, literal_str, string
 from migrate.rules.lifecycle import active_or_new
-from migrate.sources import SourceError, check_nesting
+from migrate.sources import SourceError, check_nesting, nesting_error
 
 Target = Literal["mlflow", "shim"]
 
@@ -1843,16 +1843,19 @@ def rewrite_module(
     if not might_contain_legacy(source):
         return Result(source, source)
     try:  # libcst's native parser crashes the process on very deep nesting: refuse it first
-        parsed = check_nesting(source, path)
+        parsed = check_nesting(source, path, measure=not fast)
     except SourceError as exc:
         raise RewriteError(str(exc)) from None
-    # libcst drops a lone "\r" ending a file: keep it aside and put it back.
-    if fast:
+    if fast and parsed is not None:
         from migrate.fast import rewrite_fast  # (it builds on this module)
 
-        quick = rewrite_fast(source, path, target, parsed) if parsed is not None else None
+        quick = rewrite_fast(source, path, target, parsed)  # (it measures what it parses)
         if quick is not None:
             return quick
+        too_deep = nesting_error(parsed)
+        if too_deep is not None:
+            raise RewriteError(str(SourceError(path, *too_deep)))
+    # libcst drops a lone "\r" ending a file: keep it aside and put it back.
     tail = "\r" if source.endswith("\r") else ""
     body = source[: len(source) - len(tail)]
     tree = cst.parse_module(body)

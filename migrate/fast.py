@@ -51,6 +51,7 @@ from migrate.findings import Finding
 from migrate.rules import Context, Names, Rewrite, load
 from migrate.rules._layout import TAB, Where, comments, place
 from migrate.rules.lifecycle import active_or_new
+from migrate.sources import MAX_NESTING, nesting_error
 
 # Characters some line splitters (str.splitlines, libcst) and Python's tokenizer disagree on.
 _ODD = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
@@ -134,6 +135,8 @@ class _Source:
         return self.text[start:end]
 
     def expression(self, raw: _Raw) -> Bound:
+        if nesting_error(raw.node, MAX_NESTING - 2) is not None:  # (libcst's parser would crash)
+            raise _Decline("nested too deeply")
         text = self.segment(raw.node)
         try:
             node = cst.parse_expression(text)
@@ -620,12 +623,13 @@ class _Fast:
         self.path = path
         self.src = _Source(source)
         self._last_report = "\n"  # the code of the last call replaced (see `_text`)
+        self.owner: ast.FunctionDef | None = None  # the function the run is made in, if any
 
     def run(self, tree: ast.Module) -> Result | None:
         found = self._context_assignment(tree)
         if found is None:
             return None
-        assign, run_name, cls_name = found
+        assign, run_name, cls_name, self.owner = found
         collector = _Collector(self.src, frozenset({run_name, cls_name, "mlflow"}))
         collector.walk(tree)
         self.first_indent = collector.first_indent
@@ -645,8 +649,11 @@ class _Fast:
         return self._rewrite(tree, out, resolver, sites, assign, run_name)
 
     # -- shape --------------------------------------------------------------------------------------
-    def _context_assignment(self, tree: ast.Module) -> tuple[ast.Assign, str, str] | None:
-        """`run = Run.get_context()` at module level, with `Run` imported from azureml."""
+    def _context_assignment(
+        self, tree: ast.Module
+    ) -> tuple[ast.Assign, str, str, ast.FunctionDef | None] | None:
+        """`run = Run.get_context()` at module level or in the body of a module-level function
+        (`def main():`), with `Run` imported from azureml; and that function."""
         legacy: dict[str, str] = {}
         for stmt in tree.body:
             if isinstance(stmt, ast.ImportFrom) and stmt.module and not stmt.level:
@@ -655,7 +662,11 @@ class _Fast:
                     if qualified in _RUN_CLASSES:
                         legacy[alias.asname or alias.name] = qualified
         found = None
-        for stmt in tree.body:
+        places: list[tuple[ast.stmt, ast.FunctionDef | None]] = [(s, None) for s in tree.body]
+        for top in tree.body:
+            if isinstance(top, ast.FunctionDef):
+                places += [(s, top) for s in top.body]
+        for stmt, owner in places:
             if (
                 isinstance(stmt, ast.Assign)
                 and len(stmt.targets) == 1
@@ -670,7 +681,7 @@ class _Fast:
             ):
                 if found is not None:
                     return None
-                found = (stmt, stmt.targets[0].id, stmt.value.func.value.id)
+                found = (stmt, stmt.targets[0].id, stmt.value.func.value.id, owner)
         return found
 
     def _check(
@@ -693,8 +704,9 @@ class _Fast:
         if run == cls:
             raise _Decline("odd names")
         # The run name: bound once (the assignment), never elsewhere.
-        module_count = facts.module.count(run)
-        if module_count != 1 or any(s.count(run) for s in facts.scopes.values()):
+        home = facts.module if self.owner is None else facts.scopes[self.owner]  # type: ignore[index]
+        counts = [facts.module.count(run), *(s.count(run) for s in facts.scopes.values())]
+        if home.count(run) != 1 or sum(counts) != 1:
             raise _Decline("the run name is bound otherwise")
         if run in out.own_names:
             raise _Decline("a lambda or comprehension binds the run name")
@@ -748,10 +760,13 @@ class _Fast:
                 raise _Decline("the run is used otherwise than in a call statement")
             if use.in_class:
                 raise _Decline("a call in a class")
-            if ended and use.function is None:
+            if self.owner is not None and use.function is not self.owner:
+                raise _Decline("a call outside the function that holds the run")
+            if ended and use.function is self.owner:
                 raise _Decline("a call after the run ended")
             if attr.attr in ENDS:
-                if use.function is not None or not any(stmt is s for s in tree.body):
+                block = tree.body if self.owner is None else self.owner.body
+                if use.function is not self.owner or not any(stmt is s for s in block):
                     raise _Decline("the run ends in a block")
                 ended = True
             sites.append(_Site(stmt, call, use))
@@ -789,6 +804,8 @@ class _Fast:
                 raise _Decline("the last line")
             first_line = src.lines[stmt.lineno - 1]
             indent = first_line[: src.col(stmt.lineno, stmt.col_offset)]
+            if nesting_error(stmt, MAX_NESTING - 1) is not None:  # (libcst's parser would crash)
+                raise _Decline("nested too deeply")
             node, wrapper = _parse_statement(text, indent)
             if len(node.body) != 1:
                 raise _Decline("several statements")
@@ -796,7 +813,7 @@ class _Fast:
             call = small.value if isinstance(small, (cst.Expr, cst.Assign)) else None
             if not isinstance(call, cst.Call) or call.lpar:
                 raise _Decline("a parenthesised call")
-            function = site.use.function if site.use is not None else None
+            function = site.use.function if site.use is not None else self.owner
             scope = resolver.scope_of(function)  # type: ignore[arg-type]
             ctx = Context(
                 resolver,
@@ -844,9 +861,20 @@ class _Fast:
         # the new code (parsed only when one of them occurs in it at all).
         imported = {n for node, _ in out.imports for n in _aliases(node)}
         candidates = {n for n in before_reads if n in imported}
+        if self.owner is not None:
+            candidates.add(run)
         for new_text, indent in written:
             if any(n in new_text for n in candidates):
                 _reads_in(ast.parse(f"if 1:\n{new_text}" if indent else new_text), after)
+        if self.owner is not None and after[run] <= 0:
+            # `run = mlflow.start_run()` in a function, the name now unused: just the call.
+            at = self.src.starts[assign.lineno - 1]
+            k = next(i for i, e in enumerate(edits) if e[0] == at)
+            start, end, text = edits[k]
+            made = assign.value
+            cut = self.src.offset(made.lineno, made.col_offset) - start
+            lead = text[: len(text) - len(text.lstrip(" "))]
+            edits[k] = (start, end, lead + text[cut:])
         adds = {m: a for m, a in names.to_import.items() if m in needs}
         code = self._imports(tree, out, edits, reads, after, adds)
         try:
@@ -1025,8 +1053,6 @@ class _Fast:
                 comment = ""
             top.dropped = True
             top.own = comment  # a trailing comment stays, as a line of its own (see below)
-        if any(t.dropped for t in tops[:1]):
-            raise _Decline("the first statement is dropped")
         # `import mlflow`, after the leading imports (the legacy ones among them are going).
         items = list(tops)
         if "mlflow" in adds:
@@ -1149,13 +1175,22 @@ def _edit(items: list[_Top]) -> list[_Top]:
     """`_BodyEditor._edit` on the region model: dropped statements hand on their lines."""
     out: list[_Top] = []
     carry: list[str] = []
+    dropped_first = False
     for item in items:
         if item.dropped:
             carry.extend(item.leading)
             if item.own.strip():
                 carry.append(item.own.strip() + "\n")
+            dropped_first = dropped_first or not out
             continue
-        if carry:
+        if dropped_first and not out:
+            # The module now starts here: no blank line above its first statement.
+            lines = [*carry, *item.leading]
+            while lines and not lines[0].strip():
+                lines.pop(0)
+            item = replace(item, leading=lines)
+            carry = []
+        elif carry:
             own = list(item.leading)
             if own and not own[0].strip():
                 while carry and not carry[-1].strip():

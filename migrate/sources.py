@@ -683,7 +683,9 @@ def _read_regular(path: Path) -> tuple[bytes, int]:
 MAX_NESTING = 1000
 
 
-def check_nesting(text: str, path: Path | str = "<string>") -> ast.Module | None:
+def check_nesting(
+    text: str, path: Path | str = "<string>", measure: bool = True
+) -> ast.Module | None:
     """Raise SourceError when `text` is nested too deeply to be parsed safely by libcst.
 
     Python's own parser speaks first: it refuses more than 200 nested brackets or 100 indentation
@@ -691,7 +693,9 @@ def check_nesting(text: str, path: Path | str = "<string>") -> ast.Module | None
     expression chains. What it accepts is measured, counting each operand of an `and` / `or` chain
     as a level (libcst nests them; `ast` keeps them flat). Other syntax errors are left for the
     caller's parser to report in its own words. Nothing is executed: `ast.parse` only parses.
-    Returns the `ast` tree when Python parsed the text (None when it did not).
+    Returns the `ast` tree when Python parsed the text (None when it did not). With
+    `measure=False` only Python's parser speaks: the caller measures the tree (`nesting_error`)
+    when it is about to hand the text to libcst.
     """
     try:
         with warnings.catch_warnings():
@@ -707,7 +711,7 @@ def check_nesting(text: str, path: Path | str = "<string>") -> ast.Module | None
         raise SourceError(path, None, message) from None
     except ValueError:  # NUL bytes: decode_source refuses them before this is called
         return None
-    too_deep = nesting_error(tree)
+    too_deep = nesting_error(tree) if measure else None
     if too_deep is not None:
         raise SourceError(path, *too_deep)
     return tree

@@ -76,6 +76,27 @@ run.complete()
 '''
 
 
+MAIN = """import argparse
+
+from azureml.core.run import Run
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lr", type=float, default=0.1)
+    args = parser.parse_args()
+    run = Run.get_context()
+    run.log("lr", args.lr)
+    for epoch in range(3):
+        run.log("loss", 1.0 / (epoch + 1))  # loss
+    run.complete()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
 def test_the_usual_script_takes_the_fast_path() -> None:
     assert _same(SCRIPT)
 
@@ -100,6 +121,15 @@ def test_the_usual_script_takes_the_fast_path() -> None:
             id="alias",
         ),
         pytest.param(lambda s: s.replace("run.complete()\n", ""), id="not-completed"),
+        pytest.param(
+            lambda s: s.replace('"""Train."""\nimport os\n', "").replace(
+                "import numpy as np\nfrom azureml.core import Run\n",
+                "from azureml.core import Run\nimport numpy as np\n",
+            ),
+            id="legacy-import-first",
+        ),
+        pytest.param(lambda s: MAIN, id="run-made-in-main"),
+        pytest.param(lambda s: MAIN.replace("    run.complete()\n", ""), id="main-not-completed"),
         pytest.param(
             lambda s: s.replace(
                 'run.tag("dataset", "synthetic")',
@@ -148,6 +178,10 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
             ("run.log_row(", "other.log_row(1)\nrun.log_row("), id="distinctive-elsewhere"
         ),
         pytest.param(("def train(alpha", "def train(run, alpha"), id="rebound"),
+        pytest.param(
+            ("run = Run.get_context()", "def main():\n    run = Run.get_context()\n\n\nrun = 1"),
+            id="also-module-level",
+        ),
     ],
 )
 def test_other_shapes_go_to_the_full_engine(change: tuple[str, str]) -> None:
@@ -222,12 +256,19 @@ def programs(draw: st.DrawFn) -> str:
     if not any(line.startswith(("import", "from")) and "azureml" not in line for line in imports):
         imports.append("import json")
     calls = draw(st.lists(CALLS, min_size=1, max_size=6))
-    shape = draw(st.sampled_from(["flat", "loop", "function", "main"]))
+    shape = draw(st.sampled_from(["flat", "loop", "function", "main", "local"]))
     unit = draw(st.sampled_from(["    ", "  "]))
     lines = [header + "\n".join(imports), "", "xs = [1.0, 2.0]", "x = 0.25", "i = 0", "name = 'n'"]
     lines += ["args = argparse.Namespace(lr=0.1)" if "import argparse" in imports else "args = x"]
-    lines += ["run = Run.get_context()", ""]
+    if shape != "local":
+        lines += ["run = Run.get_context()", ""]
     body = [line for c in calls for line in c.split("\n")]
+    if shape == "local":  # the run made in a function, completed there or not
+        end = ["run.complete()"] if draw(st.booleans()) else []
+        lines.append("def main():")
+        lines += [unit + b for b in ["run = Run.get_context()", *body, *end]]
+        lines += ["", "", "main()"]
+        return "\n".join(lines) + "\n"
     if shape == "loop":
         lines.append("for i in range(3):")
         lines += [unit + b for b in body]

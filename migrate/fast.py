@@ -564,20 +564,6 @@ def _only_statement_on_lines(src: _Source, stmt: ast.stmt) -> bool:
     return not before.strip() and (not after.strip() or after.lstrip().startswith("#"))
 
 
-def _parse_statement(text: str, indent: str) -> tuple[cst.SimpleStatementLine, cst.If | None]:
-    """libcst's view of one statement standing at `indent`: parsed inside `if 1:` so its
-    continuation lines get the same indentation flags as in the whole module."""
-    if not indent:
-        stmt = cst.parse_statement(text)
-        assert isinstance(stmt, cst.SimpleStatementLine)
-        return stmt, None
-    wrapper = cst.parse_statement("if 1:\n" + text)
-    assert isinstance(wrapper, cst.If) and isinstance(wrapper.body, cst.IndentedBlock)
-    inner = wrapper.body.body[0]
-    assert isinstance(inner, cst.SimpleStatementLine)
-    return inner, wrapper
-
-
 def _render(
     printer: cst.Module, stmts: list[cst.BaseStatement], indent: str, wrapper: cst.If | None
 ) -> str:
@@ -793,20 +779,10 @@ class _Fast:
         edits: list[tuple[int, int, str]] = []  # (start, end, new text) on the source
         before_reads = Counter[str]()  # reads in the statements replaced
         written: list[tuple[str, str]] = []  # their new text, and its indentation
-        for site in sites:
+        for site, (start, end, text, indent), (node, wrapper) in zip(
+            sites, *self._statements(sites)
+        ):
             stmt = site.stmt
-            if not _only_statement_on_lines(src, stmt):
-                raise _Decline("a statement shares its line")
-            start = src.starts[stmt.lineno - 1]
-            end = min(src.starts[stmt.end_lineno], len(src.text))  # type: ignore[index]
-            text = src.text[start:end]
-            if not text.endswith("\n"):
-                raise _Decline("the last line")
-            first_line = src.lines[stmt.lineno - 1]
-            indent = first_line[: src.col(stmt.lineno, stmt.col_offset)]
-            if nesting_error(stmt, MAX_NESTING - 1) is not None:  # (libcst's parser would crash)
-                raise _Decline("nested too deeply")
-            node, wrapper = _parse_statement(text, indent)
             if len(node.body) != 1:
                 raise _Decline("several statements")
             small = node.body[0]
@@ -883,6 +859,46 @@ class _Fast:
             raise RewriteError(f"{self.path}: rewritten code does not compile: {exc}") from exc
         return Result(self.source, code, sorted(findings, key=lambda f: (f.line, f.column)))
 
+    def _statements(
+        self, sites: list[_Site]
+    ) -> tuple[
+        list[tuple[int, int, str, str]], list[tuple[cst.SimpleStatementLine, cst.If | None]]
+    ]:
+        """Each site's statement: where its lines are, their text and indentation, and libcst's
+        view of it, as `_parse_statement` gives it (all parsed at once: one call to the parser
+        costs as much as a short statement)."""
+        src = self.src
+        spans: list[tuple[int, int, str, str]] = []
+        for site in sites:
+            stmt = site.stmt
+            if not _only_statement_on_lines(src, stmt):
+                raise _Decline("a statement shares its line")
+            assert stmt.end_lineno is not None
+            start = src.starts[stmt.lineno - 1]
+            end = min(src.starts[stmt.end_lineno], len(src.text))
+            text = src.text[start:end]
+            if not text.endswith("\n"):
+                raise _Decline("the last line")
+            first_line = src.lines[stmt.lineno - 1]
+            indent = first_line[: src.col(stmt.lineno, stmt.col_offset)]
+            if nesting_error(stmt, MAX_NESTING - 1) is not None:  # (libcst's parser would crash)
+                raise _Decline("nested too deeply")
+            spans.append((start, end, text, indent))
+        module = cst.parse_module("".join(("if 1:\n" if i else "") + t for _, _, t, i in spans))
+        if len(module.body) != len(spans):
+            raise _Decline("statements that do not stand alone")
+        parsed: list[tuple[cst.SimpleStatementLine, cst.If | None]] = []
+        for top in module.body:
+            if isinstance(top, cst.If):
+                assert isinstance(top.body, cst.IndentedBlock) and len(top.body.body) == 1
+                inner = top.body.body[0]
+                assert isinstance(inner, cst.SimpleStatementLine)
+                parsed.append((inner, top))
+            else:
+                assert isinstance(top, cst.SimpleStatementLine)
+                parsed.append((top, None))
+        return spans, parsed
+
     def _text(
         self,
         site: _Site,
@@ -900,9 +916,16 @@ class _Fast:
             return None
         small = new.body[0]
         code = self._last_report
-        if "\n" in code or not isinstance(small, (cst.Expr, cst.Assign)):
-            return None
         c = site.call
+        if not isinstance(small, (cst.Expr, cst.Assign)) or code == "\n":
+            return None
+        if "\n" in code:
+            if c.lineno != c.end_lineno:
+                return None  # (its own line breaks may not follow the block's indentation)
+            # A call written on one line holds no line break of its own: every one in the new
+            # code is the layout's, which libcst indents by the block's indentation.
+            line = self.src.lines[c.lineno - 1]
+            code = code.replace("\n", "\n" + line[: len(line) - len(line.lstrip(" "))])
         call_start = self.src.offset(c.lineno, c.col_offset) - start
         call_end = self.src.offset(c.end_lineno, c.end_col_offset) - start  # type: ignore[arg-type]
         return text[:call_start] + code + text[call_end:]

@@ -31,6 +31,7 @@ from migrate.codemod import (
     Result,
     RewriteError,
     Target,
+    _bound,
     _import_line,
     _line_limit,
     bind_args,
@@ -674,9 +675,23 @@ class _Fast:
         self, tree: ast.Module, out: _Collected, run: str, cls: str, assign: ast.Assign
     ) -> None:
         facts = out.facts
-        legacy = [(node, depth) for node, depth in out.imports if _is_azureml(node)]
-        if len(legacy) != 1 or legacy[0][1] != 0 or len(legacy[0][0].names) != 1:
-            raise _Decline("other legacy imports")
+        # Other names from azureml (Dataset, Model...) may stay; other legacy kinds may not.
+        for node, _ in out.imports:
+            if not _is_azureml(node):
+                continue
+            if not isinstance(node, ast.ImportFrom):
+                raise _Decline("an azureml module imported")
+            for alias in node.names:
+                qualified = f"{node.module}.{alias.name}"
+                local = alias.asname or alias.name
+                if alias.name == "*":
+                    raise _Decline("a star import from azureml")
+                if (
+                    qualified in CONSTRUCTORS
+                    and local != cls
+                    and not _never_used(facts, out, local)
+                ):
+                    raise _Decline("other legacy imports")
         if any(cls in text or run in text for text in out.string_annotations):
             raise _Decline("a string annotation may name the run")
         if "mlflow" in facts.names or any(
@@ -1058,13 +1073,23 @@ class _Fast:
             gone = [n for n in bound if unused(n)]
             if not gone:
                 continue
-            if len(gone) != len(bound) or depth != 0 or node not in body[header_end:region_end]:
-                raise _Decline("an import to edit")
-            top = tops[body.index(node)]
-            text = top.own.rstrip("\n")
             code = src.segment(node)
             if "#" in code:
-                raise _Decline("comments inside an import to drop")
+                raise _Decline("comments inside an import to edit")
+            region = node in body[header_end:region_end]
+            if len(gone) != len(bound):  # the others stay: `from azureml.core import Dataset`
+                kept = _without(code, set(gone))
+                if region:
+                    top = tops[body.index(node)]
+                    top.own = top.own.replace(code, kept, 1)
+                else:
+                    start = src.offset(node.lineno, node.col_offset)
+                    edits.append((start, start + len(code), kept))
+                continue
+            if depth != 0 or not region:
+                raise _Decline("an import to drop elsewhere than among the leading ones")
+            top = tops[body.index(node)]
+            text = top.own.rstrip("\n")
             comment = text[text.index(code) + len(code) :] if code in text else ""
             if (
                 comment.strip()
@@ -1133,6 +1158,29 @@ def _aliases(node: ast.Import | ast.ImportFrom) -> list[str]:
         else:
             out.append(alias.asname or alias.name)
     return out
+
+
+def _never_used(facts: Facts, out: _Collected, name: str) -> bool:
+    """Whether `name` is bound once (its import) and never read: then it takes no part."""
+    return (
+        out.reads[name] == 0
+        and facts.module.count(name) == 1
+        and not any(scope.count(name) for scope in facts.scopes.values())
+        and name not in out.own_names
+    )
+
+
+def _without(code: str, gone: set[str]) -> str:
+    """An import statement without the names in `gone`, as `codemod._Cleanup` writes it."""
+    line = cst.parse_statement(code + "\n")
+    assert isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1
+    small = line.body[0]
+    assert isinstance(small, (cst.Import, cst.ImportFrom))
+    assert not isinstance(small.names, cst.ImportStar)
+    is_from = isinstance(small, cst.ImportFrom)
+    names = [a for a in small.names if _bound(a, is_from) not in gone]
+    names[-1] = names[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+    return cst.Module(body=[]).code_for_node(small.with_changes(names=names))
 
 
 def _docstring(stmt: ast.stmt) -> bool:

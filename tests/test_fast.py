@@ -128,6 +128,29 @@ def test_the_usual_script_takes_the_fast_path() -> None:
             ),
             id="legacy-import-first",
         ),
+        pytest.param(
+            lambda s: s.replace("import Run\n", "import Dataset, Run\n").replace(
+                "run = Run.get_context()\n",
+                "run = Run.get_context()\nds = Dataset.get_by_name(None, 'd')\n",
+            ),
+            id="other-names-from-azureml",
+        ),
+        pytest.param(
+            lambda s: s.replace("import Run\n", "import Run, Workspace  # unused one\n"),
+            id="unused-workspace-import",
+        ),
+        pytest.param(
+            lambda s: s.replace("import os\n", "import os\nfrom azureml.core.model import Model\n"),
+            id="another-azureml-import",
+        ),
+        pytest.param(
+            lambda s: MAIN.replace(
+                "    run = Run.get_context()\n",
+                "    import json, os\n\n    run = Run.get_context()\n    print(os.sep)\n"
+                "    run.log_accuracy_table('acc', json.dumps({'a': 1}))\n",
+            ),
+            id="import-edited-in-a-function",
+        ),
         pytest.param(lambda s: MAIN, id="run-made-in-main"),
         pytest.param(lambda s: MAIN.replace("    run.complete()\n", ""), id="main-not-completed"),
         pytest.param(
@@ -162,8 +185,11 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
             ("import numpy as np", "import numpy as np\nimport mlflow"), id="mlflow-there"
         ),
         pytest.param(
-            ("from azureml.core import Run", "from azureml.core import Run, Experiment"),
-            id="two-names",
+            (
+                "from azureml.core import Run",
+                "from azureml.core import Run, Experiment\nexp = Experiment(None, 'e')",
+            ),
+            id="experiment-used",
         ),
         pytest.param(("run.tag(", "run.complete()\nrun.tag("), id="after-end"),
         pytest.param(
@@ -171,6 +197,10 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
             id="class",
         ),
         pytest.param(("run.log_list(", "x = 1; run.log_list("), id="semicolon"),
+        pytest.param(
+            ("import Run\n", "import Run, Workspace\nws = Workspace.from_config()\n"),
+            id="workspace-used",
+        ),
         pytest.param(("    ", "\t"), id="tab"),
         pytest.param(("\n", "\r\n"), id="crlf"),
         pytest.param(('run.log("alpha", alpha)', "m = run.log"), id="method-as-value"),
@@ -250,7 +280,15 @@ def programs(draw: st.DrawFn) -> str:
     header = draw(HEADERS)
     imports = draw(IMPORTS)
     legacy = draw(
-        st.sampled_from(["from azureml.core import Run", "from azureml.core import Run  # v1"])
+        st.sampled_from(
+            [
+                "from azureml.core import Run",
+                "from azureml.core import Run  # v1",
+                "from azureml.core.run import Run",
+                "from azureml.core import Dataset, Run",
+                "from azureml.core import Run, Workspace  # ws unused",
+            ]
+        )
     )
     imports.insert(draw(st.integers(0, len(imports))), legacy)
     if not any(line.startswith(("import", "from")) and "azureml" not in line for line in imports):

@@ -25,6 +25,10 @@ import libcst as cst
 
 from migrate.catalogue import entry
 from migrate.codemod import (
+    _HARMLESS_TAKERS,
+    _LOGGING_METHODS,
+    _NO_FORM,
+    _RUN_FIELDS,
     _STDLIB,
     DISTINCTIVE,
     MANUAL,
@@ -611,6 +615,7 @@ class _Fast:
         self.src = _Source(source)
         self._last_report = "\n"  # the code of the last call replaced (see `_text`)
         self.owner: ast.FunctionDef | None = None  # the function the run is made in, if any
+        self.notes: list[Finding] = []  # manual findings on the run's other uses
 
     def run(self, tree: ast.Module) -> Result | None:
         found = self._context_assignment(tree)
@@ -741,37 +746,104 @@ class _Fast:
     def _sites(
         self, out: _Collected, run: str, assign: ast.Assign, tree: ast.Module
     ) -> list[_Site]:
+        """The statements to rewrite (the run's calls), in order; the run's other uses become
+        the findings the full engine gives them (`self.notes`), or decline the file."""
+        rules = load()
         sites = [_Site(assign, assign.value, None)]  # type: ignore[arg-type]
         uses = out.uses.get(run, [])
         ended = False
         for use in uses:
             if use.node is assign.targets[0]:
                 continue
-            if not isinstance(use.node.ctx, ast.Load) or len(use.parents) < 3:
-                raise _Decline("the run is used otherwise")
-            stmt, call, attr = use.parents
-            if not (
-                isinstance(attr, ast.Attribute)
-                and attr.value is use.node
-                and isinstance(call, ast.Call)
-                and call.func is attr
-                and isinstance(stmt, ast.Expr)
-                and stmt.value is call
-            ):
-                raise _Decline("the run is used otherwise than in a call statement")
+            if not isinstance(use.node.ctx, ast.Load) or len(use.parents) < 2:
+                raise _Decline("the run is bound or used otherwise")
             if use.in_class:
                 raise _Decline("a call in a class")
             if self.owner is not None and use.function is not self.owner:
                 raise _Decline("a call outside the function that holds the run")
             if ended and use.function is self.owner:
                 raise _Decline("a call after the run ended")
-            if attr.attr in ENDS:
+            parent, grand = use.parents[-1], use.parents[-2]
+            if isinstance(parent, ast.Call) and use.node in parent.args:
+                func = parent.func
+                if not (
+                    (isinstance(func, ast.Name) and func.id in _HARMLESS_TAKERS)
+                    or (isinstance(func, ast.Attribute) and func.attr in _LOGGING_METHODS)
+                ):
+                    raise _Decline("the run is passed to something")
+                continue  # `print(run)`: its text, harmless
+            if not (isinstance(parent, ast.Attribute) and isinstance(parent.ctx, ast.Load)):
+                raise _Decline("the run is used otherwise")
+            member = parent.attr
+            called = isinstance(grand, ast.Call) and grand.func is parent
+            stmt = use.parents[-3] if len(use.parents) >= 3 else None
+            if not (
+                called
+                and isinstance(stmt, ast.Expr)
+                and stmt.value is grand
+                and ("run", member) in rules
+            ):
+                held = grand if called and isinstance(grand, ast.Call) else None
+                self._other_use(parent, member, held, rules)
+                continue
+            assert isinstance(grand, ast.Call) and isinstance(stmt, ast.Expr)
+            if member in ENDS:
                 block = tree.body if self.owner is None else self.owner.body
                 if use.function is not self.owner or not any(stmt is s for s in block):
                     raise _Decline("the run ends in a block")
                 ended = True
-            sites.append(_Site(stmt, call, use))
+            sites.append(_Site(stmt, grand, use))
         return sorted(sites, key=lambda s: (s.stmt.lineno, s.stmt.col_offset))
+
+    def _other_use(
+        self, node: ast.Attribute, member: str, call: ast.Call | None, rules: dict[Any, Any]
+    ) -> None:
+        """`run.<member>` other than a rewritten call statement: the full engine's finding for
+        it (`_Rewriter._member`, or the manual call in `leave_Call`), if any."""
+        if member in ("id", "parent", *_RUN_FIELDS) or member in DISTINCTIVE:
+            raise _Decline("a run member the full engine rewrites or follows")
+        if call is not None and ("run", member) in rules:
+            raise _Decline("a call kept as a value")
+        manual = MANUAL.get(("run", member)) if call is not None else None
+        if manual is not None:
+            target = entry(manual).target
+            detail = ""
+            if target not in ("none", "left as it is"):
+                detail = (
+                    f"Left as it is: an mlflow.ActiveRun has no {member}(); rewrite it "
+                    f"with {target}."
+                )
+            self._note(call, f"Run.{member}", manual, detail)  # type: ignore[arg-type]
+        elif member in _NO_FORM:
+            self._note(node, f"Run.{member}", "run-member", f"mlflow.ActiveRun has no '{member}'.")
+        elif call is None and (("run", member) in rules or ("run", member) in MANUAL):
+            detail = (
+                f"The method '{member}' is used as a value, and mlflow.ActiveRun has no such "
+                "method: pass a function that calls MLflow instead."
+            )
+            self._note(node, f"Run.{member}", "run-member", detail)
+
+    def _note(self, node: ast.expr, api: str, rule: str, detail: str) -> None:
+        """A manual finding on `node`, placed and quoted as libcst would."""
+        src = self.src
+        assert node.end_lineno is not None and node.end_col_offset is not None
+        start = src.offset(node.lineno, node.col_offset)
+        end = src.offset(node.end_lineno, node.end_col_offset)
+        if src.text[:start].rstrip().endswith("(") and src.text[end:].lstrip().startswith(")"):
+            raise _Decline("a node that may be parenthesised")  # (libcst counts the brackets)
+        self.notes.append(
+            Finding(
+                path=self.path,
+                line=node.lineno,
+                column=src.col(node.lineno, node.col_offset) + 1,
+                api=api,
+                fidelity="manual",
+                rule=rule,
+                replacement="",
+                detail=detail,
+                excerpt=src.text[start:end].strip().splitlines()[0][:120],
+            )
+        )
 
     # -- the rewrite --------------------------------------------------------------------------------
     def _rewrite(
@@ -790,7 +862,7 @@ class _Fast:
         printer = cst.Module(body=[], default_indent=unit)  # renders as the module would
         limit = _line_limit(src.lines)
         needs: set[str] = set()
-        findings: list[Finding] = []
+        findings: list[Finding] = list(self.notes)
         edits: list[tuple[int, int, str]] = []  # (start, end, new text) on the source
         before_reads = Counter[str]()  # reads in the statements replaced
         written: list[tuple[str, str]] = []  # their new text, and its indentation
@@ -837,6 +909,8 @@ class _Fast:
             new_text = self._text(site, text, start, new_stmts, node)
             if new_text is None:
                 new_text = _render(printer, new_stmts, indent, wrapper)
+                if not text.endswith("\n"):  # the last line, with no line break: none added
+                    new_text = new_text.removesuffix("\n")
             if "#" in text and any(new_text.count(x.value) < 1 for x in comments(node)):
                 raise _Decline("a comment would be lost")
             edits.append((start, end, new_text))
@@ -891,9 +965,7 @@ class _Fast:
             assert stmt.end_lineno is not None
             start = src.starts[stmt.lineno - 1]
             end = min(src.starts[stmt.end_lineno], len(src.text))
-            text = src.text[start:end]
-            if not text.endswith("\n"):
-                raise _Decline("the last line")
+            text = src.text[start:end]  # (the file's last line may have no line break)
             first_line = src.lines[stmt.lineno - 1]
             indent = first_line[: src.col(stmt.lineno, stmt.col_offset)]
             if nesting_error(stmt, MAX_NESTING - 1) is not None:  # (libcst's parser would crash)

@@ -152,6 +152,15 @@ def test_the_usual_script_takes_the_fast_path() -> None:
             id="import-edited-in-a-function",
         ),
         pytest.param(lambda s: MAIN, id="run-made-in-main"),
+        pytest.param(lambda s: s.rstrip("\n"), id="no-final-line-break"),
+        pytest.param(
+            lambda s: s.replace(
+                "run = Run.get_context()\n",
+                "run = Run.get_context()\nprint(run)\nws = run.experiment.workspace\n"
+                "metrics = run.get_metrics()\nhook = run.log\n",
+            ),
+            id="other-uses-reported",
+        ),
         pytest.param(lambda s: MAIN.replace("    run.complete()\n", ""), id="main-not-completed"),
         pytest.param(
             lambda s: s.replace(
@@ -179,9 +188,6 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
     "change",
     [
         pytest.param(
-            ("run = Run.get_context()", "run = Run.get_context()\nprint(run)"), id="passed"
-        ),
-        pytest.param(
             ("import numpy as np", "import numpy as np\nimport mlflow"), id="mlflow-there"
         ),
         pytest.param(
@@ -197,13 +203,14 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
             id="class",
         ),
         pytest.param(("run.log_list(", "x = 1; run.log_list("), id="semicolon"),
+        pytest.param(("run.tag(", "print(run.id)\nrun.tag("), id="run-id"),
+        pytest.param(("run.tag(", "callback(run)\nrun.tag("), id="passed-on"),
         pytest.param(
             ("import Run\n", "import Run, Workspace\nws = Workspace.from_config()\n"),
             id="workspace-used",
         ),
         pytest.param(("    ", "\t"), id="tab"),
         pytest.param(("\n", "\r\n"), id="crlf"),
-        pytest.param(('run.log("alpha", alpha)', "m = run.log"), id="method-as-value"),
         pytest.param(
             ("run.log_row(", "other.log_row(1)\nrun.log_row("), id="distinctive-elsewhere"
         ),
@@ -248,6 +255,9 @@ CALLS = st.one_of(
     st.just("run.log_image('img', plot=plt)"),
     st.just("run.fail('bad')"),
     st.just("run.flush()"),
+    st.just("print(run)"),
+    st.just("ws = run.experiment.workspace"),
+    st.just("metrics = run.get_metrics()"),
 )
 HEADERS = st.sampled_from(
     [

@@ -16,6 +16,8 @@ import it would have to edit...) returns None and `rewrite_module` runs the full
 from __future__ import annotations
 
 import ast
+import re
+import tokenize
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -60,6 +62,8 @@ from migrate.sources import MAX_NESTING, nesting_error
 
 # Characters some line splitters (str.splitlines, libcst) and Python's tokenizer disagree on.
 _ODD = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+# Lines libcst reads otherwise than Python: a lone backslash, a whitespace-only last line.
+_ODD_LINES = re.compile(r"^[ \t]*\\[ \t]*$|\n[ \t]+\Z", re.M)
 _RUN_CLASSES = frozenset(q for q, kind in CONSTRUCTORS.items() if kind == "run")
 _CONTEXT = frozenset({"get_context", "get_submitted_run"})
 _ENDS_NOTE = (
@@ -171,6 +175,8 @@ class _Collected:
     distinctive: list[ast.Call] = field(default_factory=list)
     string_annotations: list[str] = field(default_factory=list)
     own_names: set[str] = field(default_factory=set)  # lambda parameters, comprehension targets
+    with_names: Counter[str] = field(default_factory=Counter)  # `with ... as <name>`
+    azureml: set[str] = field(default_factory=set)  # the names imported from azureml
 
 
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
@@ -195,6 +201,7 @@ class _Collector:
         self.argparse = False
         self.targets: set[int] = set()  # `x` of `x = ...`: not a read
         self.first_indent = len(src.lines) + 1  # the first line that starts indented
+        self.depth = 0
 
     def lazy(self) -> _Lazy[Any]:
         return _Lazy(self.src.expression)
@@ -232,7 +239,22 @@ class _Collector:
 
     # -- the walk ---------------------------------------------------------------------------------
     def walk(self, node: ast.AST) -> None:
-        if isinstance(node, ast.stmt) and node.col_offset and node.lineno < self.first_indent:
+        step = len(node.values) if isinstance(node, ast.BoolOp) else 1
+        self.depth += step
+        if self.depth > MAX_NESTING - 1:
+            raise _Decline("nested too deeply for libcst")  # (as `sources.nesting_error` says)
+        try:
+            self._walk(node)
+        finally:
+            self.depth -= step
+
+    def _walk(self, node: ast.AST) -> None:
+        if (
+            isinstance(node, ast.stmt)
+            and node.col_offset
+            and node.lineno < self.first_indent
+            and not (node.lineno > 1 and self.src.lines[node.lineno - 2].endswith("\\"))
+        ):  # (a line continued by a backslash starts no block)
             lines = [node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]
             line = min(lines)
             text = self.src.lines[line - 1]
@@ -287,7 +309,11 @@ class _Collector:
                 named = [k.value for k in node.keywords if k.arg == "name"]
                 first = [a for a in node.args[:1] if not isinstance(a, ast.Starred)]
                 for name in named or first:
-                    if isinstance(name, ast.Constant):
+                    if isinstance(name, ast.Constant) and (
+                        name.value is None or isinstance(name.value, bool)
+                    ):
+                        self.facts.metric_calls[""] += 1  # (a Name to libcst)
+                    elif isinstance(name, ast.Constant):
                         if isinstance(name.value, str) and name.value:
                             self.facts.metric_calls[name.value] += 1
                     elif isinstance(name, ast.JoinedStr):
@@ -351,14 +377,12 @@ class _Collector:
                 self.facts.classes if isinstance(node, ast.ClassDef) else self.facts.functions
             )
             table[node.name] = node
-        for d in node.decorator_list:
-            self.walk(d)
 
     def visit_ClassDef(self, node: ast.ClassDef) -> None:
         self._definition(node)
         self.frames.append(node)
         self.parents.append(node)
-        for item in [*node.bases, *node.keywords, *node.body]:
+        for item in [*node.decorator_list, *node.bases, *node.keywords, *node.body]:
             self.walk(item)
         self.parents.pop()
         self.frames.pop()
@@ -377,26 +401,26 @@ class _Collector:
             self.facts.names.add(a.arg)
             self.facts.bound_other.add(a.arg)
             if a.annotation is not None:
-                if isinstance(a.annotation, ast.Constant) and isinstance(a.annotation.value, str):
-                    self.out.string_annotations.append(a.annotation.value)
+                self._strings(a.annotation)
                 self._pending(scope, a.arg).add(_Raw(a.annotation, Annotated))
             else:
                 scope.bind(a.arg, None)
         for star in (args.vararg, args.kwarg):
             if star is not None:
+                if star.annotation is not None:
+                    self._strings(star.annotation)
                 self.facts.names.add(star.arg)
                 self.facts.bound_other.add(star.arg)
                 scope.bind(star.arg, None)
         self.parents.append(node)
-        for item in [*args.defaults, *args.kw_defaults]:
+        for item in [*node.decorator_list, *args.defaults, *args.kw_defaults]:
             if item is not None:
                 self.walk(item)
         for p in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
             if p is not None and p.annotation is not None:
                 self.walk(p.annotation)
         if node.returns is not None:
-            if isinstance(node.returns, ast.Constant) and isinstance(node.returns.value, str):
-                self.out.string_annotations.append(node.returns.value)
+            self._strings(node.returns)
             self.walk(node.returns)
         for stmt in node.body:
             self.walk(stmt)
@@ -443,9 +467,14 @@ class _Collector:
                 self.targets.add(id(t))
         self.children(node)
 
+    def _strings(self, annotation: ast.expr) -> None:
+        """Every string in an annotation (`'Run'`, `Optional['Run']`): libcst resolves them."""
+        for sub in ast.walk(annotation):
+            if isinstance(sub, ast.Constant) and isinstance(sub.value, str):
+                self.out.string_annotations.append(sub.value)
+
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
-        if isinstance(node.annotation, ast.Constant) and isinstance(node.annotation.value, str):
-            self.out.string_annotations.append(node.annotation.value)
+        self._strings(node.annotation)
         self.bind(node.target, _Raw(node.annotation, Annotated))
         if node.value is not None:
             self.bind(node.target, _Raw(node.value))
@@ -494,13 +523,14 @@ class _Collector:
         self.loops[-1] -= 1
 
     def visit_comprehension(self, node: ast.comprehension) -> None:
-        for name in ast.walk(node.target):
-            if isinstance(name, ast.Name):
-                self.facts.bound_other.add(name.id)
-                self.out.own_names.add(name.id)
+        names = _target_names(node.target)
+        self.facts.bound_other.update(names)
+        self.out.own_names.update(names)
         self.children(node)
 
     def visit_withitem(self, node: ast.withitem) -> None:
+        if isinstance(node.optional_vars, ast.Name):
+            self.out.with_names[node.optional_vars.id] += 1  # (not a read once rewritten)
         if node.optional_vars is not None:
             self.bind(node.optional_vars, _Raw(node.context_expr, Entered))
         self.children(node)
@@ -598,8 +628,10 @@ def rewrite_fast(
     """
     if target != "mlflow" or any(c in source for c in _ODD) or "\t" in source:
         return None
-    if source.startswith("\ufeff"):
+    if source.startswith("\ufeff") or _ODD_LINES.search(source):
         return None
+    if not source.isascii() and _non_ascii_names(source):
+        return None  # (`ast` normalises identifiers, libcst keeps them as written)
     try:
         return _Fast(source, path).run(tree or ast.parse(source))
     except (_Decline, SyntaxError, ValueError, RecursionError, cst.ParserSyntaxError):
@@ -622,6 +654,8 @@ class _Fast:
         if found is None:
             return None
         assign, run_name, cls_name, self.owner = found
+        if assign.lineno != assign.end_lineno:
+            return None
         collector = _Collector(self.src, frozenset({run_name, cls_name, "mlflow"}))
         collector.walk(tree)
         self.first_indent = collector.first_indent
@@ -691,6 +725,10 @@ class _Fast:
                 local = alias.asname or alias.name
                 if alias.name == "*":
                     raise _Decline("a star import from azureml")
+                if any(c.startswith(qualified + ".") for c in CONSTRUCTORS):
+                    raise _Decline("an azureml module imported")  # (`core.Experiment(...)`)
+                if any(local in text for text in out.string_annotations):
+                    raise _Decline("a string annotation may name a legacy class")
                 if (
                     qualified in CONSTRUCTORS
                     and local != cls
@@ -829,7 +867,8 @@ class _Fast:
         assert node.end_lineno is not None and node.end_col_offset is not None
         start = src.offset(node.lineno, node.col_offset)
         end = src.offset(node.end_lineno, node.end_col_offset)
-        if src.text[:start].rstrip().endswith("(") and src.text[end:].lstrip().startswith(")"):
+        line = src.lines[node.lineno - 1][: src.col(node.lineno, node.col_offset)]
+        if not line.strip() or line.rstrip().endswith("("):
             raise _Decline("a node that may be parenthesised")  # (libcst counts the brackets)
         self.notes.append(
             Finding(
@@ -922,6 +961,7 @@ class _Fast:
         reads = out.reads
         after = reads.copy()
         after.subtract(before_reads)
+        after.subtract(out.with_names)  # (the codemod's recount skips `with ... as <name>`)
         # Only an imported name read in a replaced statement may now be unread: count those in
         # the new code (parsed only when one of them occurs in it at all).
         imported = {n for node, _ in out.imports for n in _aliases(node)}
@@ -1148,12 +1188,20 @@ class _Fast:
             code = src.segment(node)
             if "#" in code:
                 raise _Decline("comments inside an import to edit")
+            assert node.end_lineno is not None and node.end_col_offset is not None
+            after_code = src.lines[node.end_lineno - 1][
+                src.col(node.end_lineno, node.end_col_offset) :
+            ]
+            if after_code.strip() and not after_code.lstrip().startswith("#"):
+                raise _Decline("an import to edit shares its line")  # (`import json;`)
             region = node in body[header_end:region_end]
             if len(gone) != len(bound):  # the others stay: `from azureml.core import Dataset`
                 kept = _without(code, set(gone))
                 if region:
                     top = tops[body.index(node)]
                     top.own = top.own.replace(code, kept, 1)
+                    edited = ast.parse(kept).body[0]  # what `_add_stdlib` will see
+                    top.imports, top.plain = _modules(edited), _plain(edited)
                 else:
                     start = src.offset(node.lineno, node.col_offset)
                     edits.append((start, start + len(code), kept))
@@ -1197,6 +1245,29 @@ class _Fast:
             at = e
         pieces.append(src.text[at:])
         return "".join(pieces)
+
+
+def _non_ascii_names(source: str) -> bool:
+    """Whether an identifier of `source` is not ASCII."""
+    lines = iter(source.splitlines(keepends=True))
+    try:
+        return any(
+            t.type == tokenize.NAME and not t.string.isascii()
+            for t in tokenize.generate_tokens(lambda: next(lines, ""))
+        )
+    except (tokenize.TokenError, SyntaxError):
+        return True
+
+
+def _target_names(target: ast.expr) -> set[str]:
+    """The names an assignment target binds, as `detect._target_names` reads them."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return set().union(*(_target_names(e) for e in target.elts))
+    if isinstance(target, ast.Starred):
+        return _target_names(target.value)
+    return set()
 
 
 def _is_azureml(node: ast.Import | ast.ImportFrom) -> bool:

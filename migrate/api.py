@@ -227,6 +227,7 @@ def _process_notebook(
                 replacement="",
             )
         )
+    out.findings.extend(_written_scripts(source, notebook))
     changed: dict[int, str] = {}
     for module in modules:
         findings, sources = _rewrite_cells(source, module, mode, target)
@@ -241,6 +242,34 @@ def _process_notebook(
         out.diff = _diff(source.rel, old, new.decode("utf-8"))
     elif mode == "write":
         write_atomic(source.path, new)
+
+
+_WRITEFILE = re.compile(r"\s*%%writefile\b[^\r\n]*")
+
+
+def _written_scripts(source: SourceFile, notebook: Notebook) -> list[Finding]:
+    """A finding for each `%%writefile` cell whose script may use SDK v1: it is not kernel code,
+    so the notebook's rewrite leaves it as it is."""
+    out = []
+    for cell in notebook.code_cells:
+        head = _WRITEFILE.match(cell.source)
+        if head is None or not might_contain_legacy(cell.source[head.end() :]):
+            continue
+        line = cell.source[: head.end()].count("\n") + 1  # (blank lines may come first)
+        out.append(
+            Finding(
+                path=f"{source.rel}[cell {cell.index + 1}]",
+                line=max(line, 1),
+                column=1,
+                api="notebook",
+                fidelity="manual",
+                rule="notebook-writefile",
+                replacement="",
+                detail=f"The cell runs `{head.group().strip()}`.",
+                excerpt=head.group().strip()[:120],
+            )
+        )
+    return out
 
 
 def _rewrite_cells(

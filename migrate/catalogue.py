@@ -794,6 +794,17 @@ ENTRIES: tuple[Entry, ...] = (
         "context",
     ),
     _E(
+        "notebook-writefile",
+        "Jupyter notebook",
+        "a `%%writefile script.py` cell whose script uses SDK v1",
+        "left as it is",
+        "manual",
+        "The cell's body is a script the notebook writes to a file, not code the kernel runs: the "
+        "tool does not rewrite it inside the notebook. Run `aml2mlflow rewrite` on the file the "
+        "cell writes (or on a copy of the cell's body) and put the result back in the cell.",
+        "context",
+    ),
+    _E(
         "run-attached",
         "Run(experiment, run_id) / Run.get / Run.parent",
         "rewrite: calls on a run that is not the script's own",

@@ -558,3 +558,27 @@ def test_cells_that_only_compile_together_are_syntax_errors(tmp_path: Path) -> N
     outcome = run_one(path)
     assert "cell 2" in outcome.error or "cell 1" in outcome.error, outcome.error
     assert path.read_bytes() == before
+
+
+def test_a_writefile_cell_is_reported_and_left_as_it_is(tmp_path: Path) -> None:
+    """`%%writefile train.py` writes a script, it does not run it: the cell stays byte for byte,
+    and both rewrite and audit say why (the kernel cells around it are still rewritten)."""
+    script = (
+        "\n%%writefile train.py\nfrom azureml.core import Run\n\nrun = Run.get_context()\n"
+        "run.log('loss', 0.5)\n"
+    )
+    kernel = "from azureml.core import Run\nrun = Run.get_context()\nrun.log('acc', 0.9)\n"
+    path = make(tmp_path / "nb.ipynb", [script, kernel])
+    outcome = run_one(path)
+    assert not outcome.error and outcome.changed
+    after = code_sources(path)
+    assert after[0] == script
+    assert "mlflow.log_metric('acc', 0.9)" in after[1]
+    written = [s for s in sites(outcome) if s[3] == "notebook-writefile"]
+    assert written == [("nb.ipynb[cell 2]", 2, 1, "notebook-writefile")]  # (cell 1: markdown)
+    note = next(f for f in outcome.findings if f.rule == "notebook-writefile")
+    assert note.fidelity == "manual" and "%%writefile train.py" in note.detail
+    report = audit_paths([path.parent], jobs=1)
+    assert [
+        (f.cell, f.line, f.rule) for f in report.findings if f.rule == "notebook-writefile"
+    ] == [(2, 2, "notebook-writefile")]

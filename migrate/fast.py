@@ -64,6 +64,7 @@ from migrate.sources import MAX_NESTING, nesting_error
 _ODD = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 # Lines libcst reads otherwise than Python: a lone backslash, a whitespace-only last line.
 _ODD_LINES = re.compile(r"^[ \t]*\\[ \t]*$|\n[ \t]+\Z", re.M)
+_MLFLOW_WORD = re.compile(r"\bmlflow\b")
 _RUN_CLASSES = frozenset(q for q, kind in CONSTRUCTORS.items() if kind == "run")
 _CONTEXT = frozenset({"get_context", "get_submitted_run"})
 _ENDS_NOTE = (
@@ -249,17 +250,14 @@ class _Collector:
             self.depth -= step
 
     def _walk(self, node: ast.AST) -> None:
-        if (
-            isinstance(node, ast.stmt)
-            and node.col_offset
-            and node.lineno < self.first_indent
-            and not (node.lineno > 1 and self.src.lines[node.lineno - 2].endswith("\\"))
-        ):  # (a line continued by a backslash starts no block)
+        if isinstance(node, ast.stmt) and node.col_offset and node.lineno < self.first_indent:
             lines = [node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]
             line = min(lines)
             text = self.src.lines[line - 1]
             lead = text[: len(text) - len(text.lstrip(" \t"))]
             if len(lead.encode()) == node.col_offset or line != node.lineno:
+                if _continued(self.src, line):  # (a backslash, or a comment ending in one)
+                    raise _Decline("a backslash just above the first indented line")
                 self.first_indent = line  # a statement that starts its line, indented
         method = getattr(self, f"visit_{type(node).__name__}", None)
         if method is not None:
@@ -591,7 +589,16 @@ class _Site:
         self.use = use
 
 
+def _continued(src: _Source, lineno: int) -> bool:
+    """Whether the line above `lineno` ends in a backslash: `lineno` may then continue it."""
+    return lineno > 1 and src.lines[lineno - 2].rstrip("\r").endswith("\\")
+
+
 def _only_statement_on_lines(src: _Source, stmt: ast.stmt) -> bool:
+    """Whether `stmt` has its lines to itself (no `;` neighbour, no `if x:` or backslash-continued
+    line before it), a trailing comment aside."""
+    if _continued(src, stmt.lineno):
+        return False
     first = src.lines[stmt.lineno - 1]
     before = first[: src.col(stmt.lineno, stmt.col_offset)]
     last = src.lines[stmt.end_lineno - 1]  # type: ignore[operator]
@@ -654,7 +661,7 @@ class _Fast:
         if found is None:
             return None
         assign, run_name, cls_name, self.owner = found
-        if assign.lineno != assign.end_lineno:
+        if assign.lineno != assign.end_lineno or not _only_statement_on_lines(self.src, assign):
             return None
         collector = _Collector(self.src, frozenset({run_name, cls_name, "mlflow"}))
         collector.walk(tree)
@@ -1158,6 +1165,9 @@ class _Fast:
         region_end = index
         if region_end >= len(body) or region_end == 0:
             raise _Decline("no code after the imports")
+        if any(_MLFLOW_WORD.search(src.segment(stmt)) for stmt in body[:region_end]):
+            # libcst's `_uses_at_import_time` sees `from azureml.mlflow import x` use mlflow
+            raise _Decline("a leading statement names mlflow")
         tops: list[_Top] = []
         prev_end = src.starts[body[0].lineno - 1]
         for stmt in body[: region_end + 1]:
@@ -1188,11 +1198,7 @@ class _Fast:
             code = src.segment(node)
             if "#" in code:
                 raise _Decline("comments inside an import to edit")
-            assert node.end_lineno is not None and node.end_col_offset is not None
-            after_code = src.lines[node.end_lineno - 1][
-                src.col(node.end_lineno, node.end_col_offset) :
-            ]
-            if after_code.strip() and not after_code.lstrip().startswith("#"):
+            if not _only_statement_on_lines(src, node):
                 raise _Decline("an import to edit shares its line")  # (`import json;`)
             region = node in body[header_end:region_end]
             if len(gone) != len(bound):  # the others stay: `from azureml.core import Dataset`

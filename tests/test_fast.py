@@ -264,6 +264,24 @@ REVIEW = {
     "K2 blank lines + whitespace-only last line (libcst)": R0 + "run.log('a', 1)\n\n   ",
     "K3 backslash line opening a block (libcst can't parse)": "from azureml.core import Run\n\ndef main():\n    run = Run.get_context()\n    try:\n        \\\n        run.log('t', 1)\n    except Exception:\n        pass\n",
     "L nesting > MAX_NESTING elsewhere": R0 + "x = " + "-" * 1005 + "1\nrun.log('a', 1)\n",
+    # second review
+    "1 comment ending in backslash hides the first INDENT (_unit)": R0
+    + "def f():\n    # C:\\temp\\\n    pass\nfor k in range(2):\n  run.remove_tags(k)\n",
+    "2a site in a backslash-continued suite: finding replacement": R0
+    + "if True: \\\n    run.log_list('a', ["
+    + ", ".join(str(float(i)) for i in range(25))
+    + "])\n",
+    "2b site in a backslash-continued suite: fast raises": R0
+    + "if True: \\\n    run.remove_tags(keys)\n",
+    "2c `x; \\` then the site: fast raises": R0
+    + "def f(keys):\n    x = 1; \\\n    run.remove_tags(keys)\n",
+    "2d `x; \\` top-level fail": R0 + "x = 1; \\\nrun.fail('bad')\n",
+    "2e `x; \\` then run made in main": "from azureml.core import Run\n\ndef main():\n    x = 1; \\\n    run = Run.get_context()\n    run.log('a', x)\n",
+    "3a partial import edit on a `x; import` line": R0
+    + "def f():\n    x = 1; import json, os\n    run.log_accuracy_table('acc', json.dumps({}))\n    print(os, x)\n",
+    "3b partial import edit in a one-line suite": R0
+    + "if True: import json, os\nrun.log_accuracy_table('acc', json.dumps({}))\nprint(os)\n",
+    "4 region import with a module path component named mlflow": "from azureml.mlflow import get_uri\nfrom azureml.core import Run\n\nrun = Run.get_context()\nrun.log('a', 1)\nprint(get_uri)\n",
 }
 
 

@@ -948,10 +948,10 @@ class _Fast:
                     raise _Decline("arguments the rule cannot bind")
                 done = rule.fn(ctx, call, args)
             new_stmts, finding = self._apply(printer, node, call, site, api, done, ctx, limit)
-            needs |= ctx.needs
             findings.append(finding)
             if new_stmts is None:
-                continue
+                continue  # (left as it is: what the rule asked to import is not needed)
+            needs |= ctx.needs
             new_text = self._text(site, text, start, new_stmts, node)
             if new_text is None:
                 new_text = _render(printer, new_stmts, indent, wrapper)
@@ -962,6 +962,7 @@ class _Fast:
             edits.append((start, end, new_text))
             _reads_in(stmt, before_reads)
             written.append((new_text, indent))
+        findings.sort(key=lambda f: (f.line, f.column))
         if not any(f.rewritten for f in findings):
             return Result(self.source, self.source, findings)
         # Imports the rewrite left unused go; the ones it needs come.

@@ -1,16 +1,19 @@
 """The fast path: the usual training script rewritten without a whole-module libcst parse.
 
 Most legacy scripts have one shape: `from azureml.core import Run`, `run = Run.get_context()` at
-module level, and `run.<method>(...)` statements in the module and its functions. For such a file
-`rewrite_fast` finds everything with Python's own `ast` (ten times cheaper than libcst), parses with
-libcst only the statements that change, runs the very rules and layout of `migrate.codemod` on them
-and splices their new text into the old. Imports are added and removed the way the codemod's
-`_Cleanup` does it, on a model of the module's leading statements.
+module level or in a module-level function (`main()`), and `run.<method>(...)` statements. For
+such a file `rewrite_fast` finds everything with Python's own `ast` (ten times cheaper than
+libcst), parses with libcst only the statements that change (in one call), runs the very rules and
+layout of `migrate.codemod` on them and splices their new text into the old. The run's other uses
+get the findings the full engine gives them; imports are added, edited and removed the way the
+codemod's `_Cleanup` does it, on a model of the module's leading statements.
 
-It answers only when it can prove the full engine would give the same result; anything else (an
-experiment, a class using the run, a run passed around, ended mid-file, CRLF files, `;` lines, an
-import it would have to edit...) returns None and `rewrite_module` runs the full engine.
-`tests/test_fast.py` holds the two to the same output and findings on every fixture.
+It answers only when it can prove the full engine would give the same result. Anything else (an
+experiment or a workspace in use, a class or a helper holding the run, a run passed on, a run
+ended inside a block, CRLF or tab files, non-ASCII identifiers, `;` or backslash-continued lines
+around what changes...) returns None, and `rewrite_module` runs the full engine.
+`tests/test_fast.py` holds the two to the same code and findings on every fixture, on reviewed
+cases and on generated programs.
 """
 
 from __future__ import annotations
@@ -115,6 +118,10 @@ class _Lazy(list[_T]):
     def __bool__(self) -> bool:
         return len(self) > 0
 
+    def __contains__(self, item: object) -> bool:  # (list's own reads its storage directly)
+        self._fill()
+        return super().__contains__(item)
+
     def __getitem__(self, index: Any) -> Any:
         self._fill()
         return super().__getitem__(index)
@@ -177,13 +184,6 @@ class _Collected:
     string_annotations: list[str] = field(default_factory=list)
     own_names: set[str] = field(default_factory=set)  # lambda parameters, comprehension targets
     with_names: Counter[str] = field(default_factory=Counter)  # `with ... as <name>`
-    azureml: set[str] = field(default_factory=set)  # the names imported from azureml
-
-
-_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_COMPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_REFUSED = (ast.Match, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Match,)
 
 
 class _Collector:
@@ -292,9 +292,6 @@ class _Collector:
                     self.loops[-1],
                 )
             )
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        self.children(node)
 
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func
@@ -663,7 +660,7 @@ class _Fast:
         assign, run_name, cls_name, self.owner = found
         if assign.lineno != assign.end_lineno or not _only_statement_on_lines(self.src, assign):
             return None
-        collector = _Collector(self.src, frozenset({run_name, cls_name, "mlflow"}))
+        collector = _Collector(self.src, frozenset({run_name, cls_name}))
         collector.walk(tree)
         self.first_indent = collector.first_indent
         out = collector.out

@@ -10,7 +10,7 @@ codemod's `_Cleanup` does it, on a model of the module's leading statements.
 
 It answers only when it can prove the full engine would give the same result. Anything else (an
 experiment or a workspace in use, a class or a helper holding the run, a run passed on, a run
-ended inside a block, CRLF or tab files, non-ASCII identifiers, `;` or backslash-continued lines
+ended inside a block, tab-indented or mixed-newline files, non-ASCII identifiers, `;` or backslash-continued lines
 around what changes...) returns None, and `rewrite_module` runs the full engine.
 `tests/test_fast.py` holds the two to the same code and findings on every fixture, on reviewed
 cases and on generated programs.
@@ -63,10 +63,11 @@ from migrate.rules._layout import TAB, Where, comments, place
 from migrate.rules.lifecycle import active_or_new
 from migrate.sources import MAX_NESTING, nesting_error
 
-# Characters some line splitters (str.splitlines, libcst) and Python's tokenizer disagree on.
-_ODD = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
+# Characters some line splitters (str.splitlines, libcst) and Python's tokenizer disagree on
+# ("\r" is fine in a file whose every line ends in "\r\n").
+_ODD = ("\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")
 # Lines libcst reads otherwise than Python: a lone backslash, a whitespace-only last line.
-_ODD_LINES = re.compile(r"^[ \t]*\\[ \t]*$|\n[ \t]+\Z", re.M)
+_ODD_LINES = re.compile(r"^[ \t]*\\[ \t]*\r?$|\n[ \t]+\Z", re.M)
 _MLFLOW_WORD = re.compile(r"\bmlflow\b")
 _RUN_CLASSES = frozenset(q for q, kind in CONSTRUCTORS.items() if kind == "run")
 _CONTEXT = frozenset({"get_context", "get_submitted_run"})
@@ -611,7 +612,7 @@ def _render(
     assert isinstance(wrapper.body, cst.IndentedBlock)
     block = wrapper.body.with_changes(body=stmts, indent=indent)
     code = printer.with_changes(body=[wrapper.with_changes(body=block)]).code
-    return code[len("if 1:\n") :]
+    return code[len("if 1:" + printer.default_newline) :]
 
 
 def _unit(src: _Source, first_indent: int) -> str:
@@ -632,6 +633,9 @@ def rewrite_fast(
     """
     if target != "mlflow" or any(c in source for c in _ODD) or "\t" in source:
         return None
+    crlf = source.count("\r\n")
+    if crlf != source.count("\r") or (crlf and crlf != source.count("\n")):
+        return None  # a lone "\r", or "\r\n" and "\n" mixed
     if source.startswith("\ufeff") or _ODD_LINES.search(source):
         return None
     if not source.isascii() and _non_ascii_names(source):
@@ -649,6 +653,7 @@ class _Fast:
         self.source = source
         self.path = path
         self.src = _Source(source)
+        self.nl = "\r\n" if "\r\n" in source else "\n"  # (libcst's default_newline)
         self._last_report = "\n"  # the code of the last call replaced (see `_text`)
         self.owner: ast.FunctionDef | None = None  # the function the run is made in, if any
         self.notes: list[Finding] = []  # manual findings on the run's other uses
@@ -902,8 +907,8 @@ class _Fast:
         rules = load()
         names = Names(resolver)
         unit = _unit(src, self.first_indent)
-        printer = cst.Module(body=[], default_indent=unit)  # renders as the module would
-        limit = _line_limit(src.lines)
+        printer = cst.Module(body=[], default_indent=unit, default_newline=self.nl)
+        limit = _line_limit([line.removesuffix("\r") for line in src.lines])
         needs: set[str] = set()
         findings: list[Finding] = list(self.notes)
         edits: list[tuple[int, int, str]] = []  # (start, end, new text) on the source
@@ -953,7 +958,7 @@ class _Fast:
             if new_text is None:
                 new_text = _render(printer, new_stmts, indent, wrapper)
                 if not text.endswith("\n"):  # the last line, with no line break: none added
-                    new_text = new_text.removesuffix("\n")
+                    new_text = new_text.removesuffix(self.nl)
             if "#" in text and any(new_text.count(x.value) < 1 for x in comments(node)):
                 raise _Decline("a comment would be lost")
             edits.append((start, end, new_text))
@@ -1016,7 +1021,8 @@ class _Fast:
             if nesting_error(stmt, MAX_NESTING - 1) is not None:  # (libcst's parser would crash)
                 raise _Decline("nested too deeply")
             spans.append((start, end, text, indent))
-        module = cst.parse_module("".join(("if 1:\n" if i else "") + t for _, _, t, i in spans))
+        wrap = "if 1:" + self.nl  # (the file's newline: libcst takes the first as the default)
+        module = cst.parse_module("".join((wrap if i else "") + t for _, _, t, i in spans))
         if len(module.body) != len(spans):
             raise _Decline("statements that do not stand alone")
         parsed: list[tuple[cst.SimpleStatementLine, cst.If | None]] = []
@@ -1213,7 +1219,7 @@ class _Fast:
             if depth != 0 or not region:
                 raise _Decline("an import to drop elsewhere than among the leading ones")
             top = tops[body.index(node)]
-            text = top.own.rstrip("\n")
+            text = top.own.rstrip("\r\n")
             comment = text[text.index(code) + len(code) :] if code in text else ""
             if (
                 comment.strip()
@@ -1229,11 +1235,11 @@ class _Fast:
         items = list(tops)
         if "mlflow" in adds:
             asname = adds.pop("mlflow")
-            line = _line_text("mlflow", asname, mlflow_comment)
-            items = _insert(items, region_end, header_end, line)
-        items = _edit(items)
+            line = _line_text("mlflow", asname, self.nl, mlflow_comment)
+            items = _insert(items, region_end, header_end, line, self.nl)
+        items = _edit(items, self.nl)
         for name, asname in sorted(adds.items()):
-            items = _add_stdlib(items, name, asname)
+            items = _add_stdlib(items, name, asname, self.nl)
         head = "".join("".join(t.leading) + t.own for t in items)
         start = src.starts[body[0].lineno - 1]
         first = body[region_end]
@@ -1356,14 +1362,13 @@ def _plain(stmt: ast.stmt) -> str | None:
     return None
 
 
-def _line_text(module: str, asname: str | None, comment: str | None = None) -> str:
-    code = cst.Module(body=[]).code_for_node(_import_line(module, asname))
-    if comment:
-        code = code.rstrip("\n") + comment.rstrip("\n") + "\n"
-    return code
+def _line_text(module: str, asname: str | None, nl: str, comment: str | None = None) -> str:
+    """An `import <module>` line the rewrite adds, with the file's newline."""
+    code = cst.Module(body=[]).code_for_node(_import_line(module, asname)).rstrip("\n")
+    return code + (comment or "").rstrip("\r\n") + nl
 
 
-def _insert(items: list[_Top], at: int, header_end: int, line: str) -> list[_Top]:
+def _insert(items: list[_Top], at: int, header_end: int, line: str, nl: str) -> list[_Top]:
     """`_Cleanup._insert` on the region model."""
     new = _Top([], line, "import", (line.split()[1].split(".")[0],), _plain_of(line))
     if at >= len(items):
@@ -1380,7 +1385,7 @@ def _insert(items: list[_Top], at: int, header_end: int, line: str) -> list[_Top
     blanks: list[str] = []
     while own and not own[0].strip():
         blanks.append(own.pop(0))
-    spacer = blanks or ["\n"]
+    spacer = blanks or [nl]
     new.leading = blanks[:1]
     return [*items[:at], new, replace(nxt, leading=[*spacer, *own]), *items[at + 1 :]]
 
@@ -1389,7 +1394,7 @@ def _plain_of(line: str) -> str | None:
     return line.split()[1]
 
 
-def _edit(items: list[_Top]) -> list[_Top]:
+def _edit(items: list[_Top], nl: str) -> list[_Top]:
     """`_BodyEditor._edit` on the region model: dropped statements hand on their lines."""
     out: list[_Top] = []
     carry: list[str] = []
@@ -1398,7 +1403,7 @@ def _edit(items: list[_Top]) -> list[_Top]:
         if item.dropped:
             carry.extend(item.leading)
             if item.own.strip():
-                carry.append(item.own.strip() + "\n")
+                carry.append(item.own.strip() + nl)
             dropped_first = dropped_first or not out
             continue
         if dropped_first and not out:
@@ -1421,9 +1426,9 @@ def _edit(items: list[_Top]) -> list[_Top]:
     return out
 
 
-def _add_stdlib(items: list[_Top], module: str, asname: str | None) -> list[_Top]:
+def _add_stdlib(items: list[_Top], module: str, asname: str | None, nl: str) -> list[_Top]:
     """`_Cleanup._add_stdlib` on the region model."""
-    line = _line_text(module, asname)
+    line = _line_text(module, asname, nl)
     start = next(
         (i for i, t in enumerate(items) if t.kind not in ("docstring", "future")), len(items)
     )
@@ -1434,14 +1439,14 @@ def _add_stdlib(items: list[_Top], module: str, asname: str | None) -> list[_Top
     plain = [i for i in stdlib if items[i].plain is not None]
     later = [i for i in plain if (items[i].plain or "") > module]
     if later:
-        return _insert(items, later[0], start, line)
+        return _insert(items, later[0], start, line, nl)
     if plain:
         new = _Top([], line, "import", (module,), _plain_of(line))
         return [*items[: plain[-1] + 1], new, *items[plain[-1] + 1 :]]
     if stdlib:
-        return _insert(items, stdlib[0], start, line)
-    items = _insert(items, start, start, line)
+        return _insert(items, stdlib[0], start, line, nl)
+    items = _insert(items, start, start, line, nl)
     at = start + 1
     if at < len(items) and items[at].kind == "import" and not items[at].leading:
-        items[at] = replace(items[at], leading=["\n"])
+        items[at] = replace(items[at], leading=[nl])
     return items

@@ -33,10 +33,15 @@ def _same(source: str, path: str = "t.py") -> bool:
     return True
 
 
-def test_every_fixture_fast_equals_full() -> None:
+@pytest.mark.parametrize("newline", ["\n", "\r\n"], ids=["lf", "crlf"])
+def test_every_fixture_fast_equals_full(newline: str) -> None:
     taken = 0
     for path in FIXTURES:
         source = path.read_bytes().decode("utf-8", errors="replace")
+        if newline != "\n":
+            if "\r" in source:
+                continue
+            source = source.replace("\n", newline)
         try:
             full = rewrite_module(source, str(path), fast=False)
         except Exception:  # unparseable fixtures: the fast path must decline them as well
@@ -212,7 +217,8 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
             id="workspace-used",
         ),
         pytest.param(("    ", "\t"), id="tab"),
-        pytest.param(("\n", "\r\n"), id="crlf"),
+        pytest.param(("\n", "\r\n", 1), id="crlf-mixed-with-lf"),
+        pytest.param(("\n", "\r", 1), id="lone-cr"),
         pytest.param(
             ("run.log_row(", "other.log_row(1)\nrun.log_row("), id="distinctive-elsewhere"
         ),
@@ -223,9 +229,9 @@ def test_common_variants_take_the_fast_path(variant: object) -> None:
         ),
     ],
 )
-def test_other_shapes_go_to_the_full_engine(change: tuple[str, str]) -> None:
-    old, new = change
-    source = SCRIPT.replace(old, new)
+def test_other_shapes_go_to_the_full_engine(change: tuple[str, ...]) -> None:
+    old, new, *count = change
+    source = SCRIPT.replace(old, new, *count)
     assert source != SCRIPT
     assert rewrite_fast(source, "t.py", "mlflow") is None
     ast.parse(rewrite_module(source, "t.py").code)  # the full engine still rewrites it
@@ -378,7 +384,8 @@ def programs(draw: st.DrawFn) -> str:
         lines.append("def main():")
         lines += [unit + b for b in ["run = Run.get_context()", *body, *end]]
         lines += ["", "", "main()"]
-        return "\n".join(lines) + "\n"
+        newline = draw(st.sampled_from(["\n", "\r\n"]))
+        return ("\n".join(lines) + "\n").replace("\n", newline)
     if shape == "loop":
         lines.append("for i in range(3):")
         lines += [unit + b for b in body]
@@ -394,7 +401,8 @@ def programs(draw: st.DrawFn) -> str:
         lines += body
     if draw(st.booleans()):
         lines.append("run.complete()")
-    return "\n".join(lines) + "\n"
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    return ("\n".join(lines) + "\n").replace("\n", newline)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

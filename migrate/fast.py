@@ -782,7 +782,7 @@ class _Fast:
         code_seen = False
         for index, stmt in enumerate(tree.body):
             if isinstance(stmt, (ast.Import, ast.ImportFrom)):
-                bound = _bound_by_import(stmt)
+                bound = set(_aliases(stmt))
                 (late if code_seen else early).update(bound)
                 continue
             docstring = index == 0 and isinstance(stmt, ast.Expr)
@@ -1287,21 +1287,8 @@ def _is_azureml(node: ast.Import | ast.ImportFrom) -> bool:
     return any(a.name == "azureml" or a.name.startswith("azureml.") for a in node.names)
 
 
-def _bound_by_import(node: ast.Import | ast.ImportFrom) -> set[str]:
-    out: set[str] = set()
-    for alias in node.names:
-        if alias.name == "*":
-            continue
-        if alias.asname:
-            out.add(alias.asname)
-        elif isinstance(node, ast.Import):
-            out.add(alias.name.split(".")[0])
-        else:
-            out.add(alias.name)
-    return out
-
-
 def _aliases(node: ast.Import | ast.ImportFrom) -> list[str]:
+    """The names an import statement binds, in order (`import a.b` binds `a`)."""
     out = []
     for alias in node.names:
         if alias.name == "*":

@@ -78,6 +78,32 @@ MANUAL: dict[tuple[Kind, str], str] = {
     ("experiment", "submit"): "experiment-submit",
 }
 SHIM_MODULES = {"azureml.core", "azureml.core.run", "azureml.logging"}
+ENDS_NOTE = (
+    "If the script dies with an exception, MLflow still ends this run as FINISHED at "
+    "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
+)
+
+
+def manual_detail(method: str, rule: str) -> str:
+    """What a person must do with a run's manual method `run.<method>(...)` (`rule`), if any."""
+    target = entry(rule).target
+    if target in ("none", "left as it is"):
+        return ""
+    return f"Left as it is: an mlflow.ActiveRun has no {method}(); rewrite it with {target}."
+
+
+def value_detail(member: str) -> str:
+    """Why a legacy run method used as a value (`callback=run.log`) is reported."""
+    return (
+        f"The method '{member}' is used as a value, and mlflow.ActiveRun has no such "
+        "method: pass a function that calls MLflow instead."
+    )
+
+
+def no_form_detail(member: str) -> str:
+    return f"mlflow.ActiveRun has no '{member}'."
+
+
 # Calls that do nothing once MLflow's run has ended (end_run() again is a no-op).
 _HARMLESS_AFTER_END = ENDS | {"flush"}
 # MLflow calls by which a file starts its own runs or picks their experiment.
@@ -879,12 +905,7 @@ class _Rewriter(_BodyEditor):
             return updated_node
         if rule is None:
             if manual is not None:
-                detail = ""
-                if kind == "run" and entry(manual).target not in ("none", "left as it is"):
-                    detail = (
-                        f"Left as it is: an mlflow.ActiveRun has no {method}(); rewrite it "
-                        f"with {entry(manual).target}."
-                    )
+                detail = manual_detail(method, manual) if kind == "run" else ""
                 self.report(original_node, api, manual, None, detail, fidelity="manual")
             return updated_node
         if kind == "run" and self._wrong_run(func.value):
@@ -1190,10 +1211,7 @@ class _Rewriter(_BodyEditor):
     def _ends_note(self, node: cst.Call) -> str:
         if id(node) in self.with_items:
             return ""
-        return (
-            "If the script dies with an exception, MLflow still ends this run as FINISHED at "
-            "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
-        )
+        return ENDS_NOTE
 
     def _written(self, target: cst.BaseExpression) -> None:
         """Mark the run fields an assignment, `del` or loop writes (never rewritten as reads)."""
@@ -1337,14 +1355,11 @@ class _Rewriter(_BodyEditor):
                 "(mlflow.get_run(run.info.run_id).data.tags['mlflow.parentRunId'])."
             )
         elif member in _NO_FORM:
-            detail = f"mlflow.ActiveRun has no '{member}'."
+            detail = no_form_detail(member)
         elif id(node) not in self.called and (
             ("run", member) in self.rules or ("run", member) in MANUAL
         ):
-            detail = (
-                f"The method '{member}' is used as a value, and mlflow.ActiveRun has no such "
-                "method: pass a function that calls MLflow instead."
-            )
+            detail = value_detail(member)
         else:
             return
         self.report(node, f"Run.{member}", "run-member", None, detail, fidelity="manual")

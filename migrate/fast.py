@@ -36,6 +36,7 @@ from migrate.codemod import (
     _RUN_FIELDS,
     _STDLIB,
     DISTINCTIVE,
+    ENDS_NOTE,
     MANUAL,
     Result,
     RewriteError,
@@ -45,6 +46,9 @@ from migrate.codemod import (
     _line_limit,
     bind_args,
     in_place,
+    manual_detail,
+    no_form_detail,
+    value_detail,
 )
 from migrate.detect import (
     _A_NUMBER,
@@ -71,10 +75,6 @@ _ODD_LINES = re.compile(r"^[ \t]*\\[ \t]*\r?$|\n[ \t]+\Z", re.M)
 _MLFLOW_WORD = re.compile(r"\bmlflow\b")
 _RUN_CLASSES = frozenset(q for q, kind in CONSTRUCTORS.items() if kind == "run")
 _CONTEXT = frozenset({"get_context", "get_submitted_run"})
-_ENDS_NOTE = (
-    "If the script dies with an exception, MLflow still ends this run as FINISHED at "
-    "exit: run the code in `with mlflow.start_run():` to have it marked FAILED."
-)
 _T = TypeVar("_T")
 
 
@@ -853,22 +853,12 @@ class _Fast:
             raise _Decline("a call kept as a value")
         manual = MANUAL.get(("run", member)) if call is not None else None
         if manual is not None:
-            target = entry(manual).target
-            detail = ""
-            if target not in ("none", "left as it is"):
-                detail = (
-                    f"Left as it is: an mlflow.ActiveRun has no {member}(); rewrite it "
-                    f"with {target}."
-                )
+            detail = manual_detail(member, manual)
             self._note(call, f"Run.{member}", manual, detail)  # type: ignore[arg-type]
         elif member in _NO_FORM:
-            self._note(node, f"Run.{member}", "run-member", f"mlflow.ActiveRun has no '{member}'.")
+            self._note(node, f"Run.{member}", "run-member", no_form_detail(member))
         elif call is None and (("run", member) in rules or ("run", member) in MANUAL):
-            detail = (
-                f"The method '{member}' is used as a value, and mlflow.ActiveRun has no such "
-                "method: pass a function that calls MLflow instead."
-            )
-            self._note(node, f"Run.{member}", "run-member", detail)
+            self._note(node, f"Run.{member}", "run-member", value_detail(member))
 
     def _note(self, node: ast.expr, api: str, rule: str, detail: str) -> None:
         """A manual finding on `node`, placed and quoted as libcst would."""
@@ -937,7 +927,7 @@ class _Fast:
             if site.use is None:
                 assert isinstance(call.func, cst.Attribute)
                 api = f"Run.{call.func.attr.value}"
-                done = Rewrite(active_or_new(ctx), "run-get-context", _ENDS_NOTE)
+                done = Rewrite(active_or_new(ctx), "run-get-context", ENDS_NOTE)
             else:
                 assert isinstance(call.func, cst.Attribute)
                 method = call.func.attr.value

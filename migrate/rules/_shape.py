@@ -367,7 +367,7 @@ def fill(template: str, **holes: cst.BaseExpression) -> cst.BaseExpression:
 
     The nodes are inserted as they are, so their comments and formatting survive. The parsed
     template is shared: only the nodes on the way to a placeholder are made anew (and the root,
-    so that no two outputs are the same object), which costs a tenth of a libcst transform.
+    so that no two outputs are the same object): about a third of the cost of a libcst transform.
     """
     expr = _expression(template)
     if all(name.isupper() for name in holes):

@@ -25,7 +25,6 @@ import libcst as cst
 
 from migrate import quick
 from migrate.codemod import Result, RewriteError, Target, rewrite_module
-from migrate.detect import might_contain_legacy
 from migrate.findings import Finding
 from migrate.sources import (
     DEFAULT_MAX_BYTES,
@@ -39,6 +38,7 @@ from migrate.sources import (
     discover,
     encode,
     mask_magics,
+    might_contain_legacy,
     read_notebook,
     read_source,
     size_text,

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from migrate import __version__
-from migrate.api import notebook_modules, process
+from migrate.cache import AuditCache
 from migrate.catalogue import ENTRIES, FIDELITIES, Fidelity, entry
 from migrate.findings import Finding
 from migrate.sources import (
@@ -47,6 +47,7 @@ from migrate.sources import (
     SourceError,
     SourceFile,
     discover,
+    might_contain_legacy,
     read_notebook,
     read_source,
     size_text,
@@ -337,6 +338,15 @@ def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAu
         )
         out.errors.append(AuditError(out.root, out.path, None, None, message))
         return out
+    if source.kind == "python" and not source.error:
+        try:
+            text = read_source(source.path).text
+        except SourceError:
+            text = None  # (`process` reports it)
+        if text is not None and not might_contain_legacy(text) and not _worth_checking(text):
+            return out  # what both steps below would conclude, from one read and no libcst
+    from migrate.api import process  # (libcst: not needed for a result the cache holds)
+
     try:
         outcome = process(source, mode="scan", max_bytes=max_bytes)
     except Exception as exc:  # a codemod bug on one file must not end the scan
@@ -371,6 +381,8 @@ def audit_source(code: str, path: str = "<string>", root: str = ".") -> list[Aud
 
 
 def _audit_only(source: SourceFile, codemod: list[AuditFinding]) -> list[AuditFinding]:
+    from migrate.api import notebook_modules
+
     raw: list[_Raw] = []
     if source.kind == "notebook":
         for module in notebook_modules(read_notebook(source.path)):
@@ -430,11 +442,32 @@ def _select(raw: list[_Raw], codemod: list[AuditFinding], source: SourceFile) ->
     return out
 
 
+def file_data(result: FileAudit) -> dict[str, Any]:
+    """One file's audit as plain data, without its root (what the cache keeps)."""
+    return {
+        "path": result.path,
+        "kind": result.kind,
+        "findings": [{k: v for k, v in asdict(f).items() if k != "root"} for f in result.findings],
+        "errors": [{k: v for k, v in asdict(e).items() if k != "root"} for e in result.errors],
+    }
+
+
+def file_from_data(data: dict[str, Any], root: str) -> FileAudit:
+    """`file_data`'s inverse, placed under `root`."""
+    return FileAudit(
+        root,
+        data["path"],
+        data["kind"],
+        [AuditFinding(root=root, **f) for f in data["findings"]],
+        [AuditError(root=root, **e) for e in data["errors"]],
+    )
+
+
 def _audit_one(item: tuple[SourceFile, int]) -> FileAudit:
     return audit_file(*item)
 
 
-def _audit_all(files: list[SourceFile], jobs: int | None, max_bytes: int) -> Iterator[FileAudit]:
+def _compute(files: list[SourceFile], jobs: int | None, max_bytes: int) -> Iterator[FileAudit]:
     items = [(f, max_bytes) for f in files]
     jobs = jobs or os.cpu_count() or 1
     if jobs == 1 or len(files) < 8:
@@ -445,6 +478,33 @@ def _audit_all(files: list[SourceFile], jobs: int | None, max_bytes: int) -> Ite
         yield from pool.map(_audit_one, items, chunksize=8)
 
 
+def _audit_all(
+    files: list[SourceFile], jobs: int | None, max_bytes: int, cache: AuditCache | None
+) -> Iterator[FileAudit]:
+    """Each file's audit in discovery order: from `cache` when it holds the file, else computed
+    (the misses alone go to the worker processes) and kept in `cache` when it found something."""
+    if cache is None:
+        yield from _compute(files, jobs, max_bytes)
+        return
+    keys = [cache.key(f) for f in files]
+    held: list[FileAudit | None] = []
+    for source, key in zip(files, keys):
+        data = None if key is None else cache.get(key)
+        try:
+            held.append(None if data is None else file_from_data(data, str(source.root)))
+        except (KeyError, TypeError, ValueError):  # (not what `file_data` wrote: a miss)
+            held.append(None)
+    computed = _compute([f for f, h in zip(files, held) if h is None], jobs, max_bytes)
+    for key, hit in zip(keys, held):
+        if hit is not None:
+            yield hit
+            continue
+        result = next(computed)
+        if key is not None and (result.findings or result.errors):
+            cache.put(key, file_data(result))
+        yield result
+
+
 def audit_paths(
     roots: Sequence[str | Path] | str | Path,
     include: Sequence[str] = (),
@@ -453,21 +513,27 @@ def audit_paths(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: Callable[[int, int], None] | None = None,
+    cache: Path | str | None = None,
 ) -> AuditReport:
     """Audit every Python file and notebook under `roots` (discovered as `rewrite` discovers them).
 
     `jobs` worker processes (default: all cores; 1 = in this process). `progress(done, total)` is
-    called after each file. Files are reported in discovery order. Raises SourceError when a root
-    does not exist; every other problem is an error in the report.
+    called after each file. Files are reported in discovery order. `cache` is the folder of a
+    result cache (`migrate.cache`: the CLI passes one unless `--no-cache`); None audits every file
+    afresh. Raises SourceError when a root does not exist; every other problem is an error in the
+    report.
     """
     if isinstance(roots, (str, os.PathLike)):
         roots = [roots]
     files = list(discover(roots, include, exclude))
     report = AuditReport([str(Path(r)) for r in roots])
-    for done, result in enumerate(_audit_all(files, jobs, max_bytes), 1):
+    store = None if cache is None else AuditCache(cache, max_bytes)
+    for done, result in enumerate(_audit_all(files, jobs, max_bytes, store), 1):
         report.files.append(result)
         if progress is not None:
             progress(done, len(files))
+    if store is not None:
+        store.save()
     return report
 
 
@@ -519,8 +585,17 @@ _DESTINATION_SECOND = frozenset({"copy", "copy2", "copyfile", "copytree", "move"
 _PATH_CALLS = frozenset(
     {"Path", "PurePath", "PosixPath", "WindowsPath", "str", "fspath", "abspath", "normpath"}
 )
+# Calls that give an MLflow run (an object with none of the legacy Run's methods).
+_MLFLOW_RUNS = frozenset(
+    f"{module}.{name}"
+    for module in ("mlflow", "mlflow.tracking.fluent")
+    for name in ("start_run", "active_run", "last_active_run", "get_run", "get_parent_run")
+)
 _RUNISH = re.compile(r"(?:\w+_)?run(?:_\w+)?", re.I)
-_CHEAP = ("azureml", "outputs", "OfflineRun", "primary_metric_name")
+_CHEAP = (
+    "azureml", "outputs", "OfflineRun", "primary_metric_name",
+    "start_run", "active_run", "get_run", "get_parent_run",  # (MLflow runs: `mlflow_run`)
+)  # fmt: skip
 #: Methods of the legacy Run, from the catalogue (the single list of legacy APIs).
 RUN_METHODS = frozenset(
     e.api.removeprefix("Run.") for e in ENTRIES if re.fullmatch(r"Run\.[a-z_]+", e.api)
@@ -637,7 +712,11 @@ class _Bindings(ast.NodeVisitor):
 
     def visit_withitem(self, node: ast.withitem) -> None:
         if node.optional_vars is not None:
-            self.bind(node.optional_vars, None)
+            # `with mlflow.start_run() as run:` binds the run itself (its __enter__ returns it);
+            # other managers bind what their __enter__ returns: unknown.
+            value = node.context_expr
+            started = isinstance(value, ast.Call) and _callee(value.func) == "start_run"
+            self.bind(node.optional_vars, value if started else None)
         self.generic_visit(node)
 
     def visit_ExceptHandler(self, node: ast.ExceptHandler) -> None:
@@ -949,8 +1028,31 @@ class _Checks(ast.NodeVisitor):
             }.get(method, "submitted-run")
             detail = "The run was returned by Experiment.submit: it is a cloud job, not this script's run."
             self.hit(node, f"Run.{method}", rule, detail if rule != "submitted-run" else "")
-        elif method in RUN_METHODS:
-            self.untraced(node, func, method)
+        elif method in RUN_METHODS and not method.startswith("_"):
+            made = self.mlflow_run(func.value)
+            if made is not None:
+                detail = f"'{self.excerpt(func.value)}' is {made}."
+                self.hit(node, f"Run.{method}", "mlflow-run-legacy-call", detail)
+            else:
+                self.untraced(node, func, method)
+
+    def mlflow_run(self, node: ast.expr, depth: int = 0) -> str | None:
+        """What makes `node` an MLflow run (`mlflow.start_run()`), or None when it is not one."""
+        if depth > 8:
+            return None
+        if isinstance(node, ast.Call):
+            qualified = self.qualified(node.func)
+            if qualified in _MLFLOW_RUNS:
+                return f"{qualified}()"
+            return None
+        if isinstance(node, ast.BoolOp):
+            made = [self.mlflow_run(v, depth + 1) for v in node.values]
+            return " or ".join(m for m in made if m) if all(made) else None
+        if isinstance(node, ast.Name):
+            values = self.values(node.id)
+            made = [self.mlflow_run(v, depth + 1) if v is not None else None for v in values]
+            return made[0] if made and all(made) else None
+        return None
 
     def qualified(self, node: ast.expr) -> str | None:
         dotted = _dotted(node)

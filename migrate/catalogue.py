@@ -1001,6 +1001,17 @@ ENTRIES: tuple[Entry, ...] = (
         "tags and properties",
     ),
     _E(
+        "mlflow-run-legacy-call",
+        "Run.<method> on an MLflow run",
+        "the object is an MLflow run by now (mlflow.start_run(), mlflow.active_run(), ...)",
+        "the method's MLflow form (its own row above)",
+        "manual",
+        "An MLflow run has none of the SDK v1 Run's methods, so this call raises AttributeError: "
+        "it is a call `rewrite` left for a person, or one written after the migration. Write its "
+        "MLflow form (the row for this method says which).",
+        "context",
+    ),
+    _E(
         "unparseable",
         "a source file",
         "it cannot be decoded or parsed, or is too large to audit",

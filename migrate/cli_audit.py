@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("text", "markdown", "json", "sarif", "html")
 FAIL_ON = ("never", "manual", "lossy", "any")
-EXIT_FAIL_ON, EXIT_ERRORS = 1, 3
+EXIT_FAIL_ON, EXIT_USAGE, EXIT_ERRORS = 1, 2, 3
 #: Below this many files the scan is quick: no progress bar.
 PROGRESS_FROM = 50
 
@@ -54,6 +54,14 @@ PROGRESS_FROM = 50
 )
 @tree_options
 @max_bytes_option("auditing")
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep results of unchanged files here (default: $AML2MLFLOW_CACHE_DIR, else the user's "
+    "cache folder, e.g. ~/.cache/aml2mlflow).",
+)
+@click.option("--no-cache", is_flag=True, help="Audit every file afresh; read and write no cache.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no closing note on stderr.")
 def audit(
     paths: tuple[Path, ...],
@@ -64,6 +72,8 @@ def audit(
     exclude: tuple[str, ...],
     jobs: int | None,
     max_bytes: int | None,
+    cache_dir: Path | None,
+    no_cache: bool,
     quiet: bool,
 ) -> None:
     """Report every SDK v1 and Workbench call site in PATHS, what `rewrite` makes of it, and what
@@ -76,16 +86,24 @@ def audit(
     control-side code (Experiment.submit and the run it returns), names MLflow rejects, HyperDrive
     primary metrics that will be renamed, run-like names it cannot trace, and files it cannot parse.
 
+    Results of files audited before are taken from a cache outside the tree (see --cache-dir),
+    keyed by each file's content and by this tool's own code: a hit is exactly what a fresh audit
+    of the file gives.
+
     \b
     Exit codes:
       0  report written (and nothing reached --fail-on)
       1  a finding reached --fail-on
-      2  usage error
+      2  usage error, or the report could not be written
       3  --fail-on is not `never` and some file could not be audited
     """
     from migrate.audit import DEFAULT_MAX_BYTES, FailOn, audit_paths
+    from migrate.cache import default_dir
     from migrate.report import Format, render
 
+    if output is not None and not output.absolute().parent.is_dir():  # (before a long scan)
+        message = f"cannot write {output}: folder {output.absolute().parent} does not exist"
+        raise click.BadParameter(message, param_hint="'-o' / '--output'")
     progress = _Progress(enabled=not quiet and sys.stderr.isatty())
     try:
         report = audit_paths(
@@ -95,6 +113,7 @@ def audit(
             jobs,
             max_bytes=max_bytes or DEFAULT_MAX_BYTES,
             progress=progress,
+            cache=None if no_cache else cache_dir or default_dir(),
         )
     finally:
         progress.close()
@@ -104,7 +123,11 @@ def audit(
     if output is not None:
         # surrogateescape: a file name that is not UTF-8 is written as its own bytes, as a
         # terminal shows it, instead of failing the whole report
-        output.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
+        try:
+            output.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
+        except OSError as exc:
+            click.echo(f"Error: cannot write the report to {output}: {exc.strerror}", err=True)
+            sys.exit(EXIT_USAGE)
         if not quiet:
             s = report.summary()
             click.echo(

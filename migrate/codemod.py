@@ -39,7 +39,6 @@ from migrate.detect import (
     Kind,
     Resolver,
     Scope,
-    might_contain_legacy,
     shadowed_by,
 )
 from migrate.findings import Finding
@@ -47,7 +46,7 @@ from migrate.rules import Args, Context, Names, Rewrite, Rule, load
 from migrate.rules._layout import TAB, Where, comments, place
 from migrate.rules._shape import arg, call, literal_str, string
 from migrate.rules.lifecycle import active_or_new
-from migrate.sources import SourceError, check_nesting, nesting_error
+from migrate.sources import SourceError, check_nesting, might_contain_legacy, nesting_error
 
 Target = Literal["mlflow", "shim"]
 

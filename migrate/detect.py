@@ -65,7 +65,6 @@ DERIVED_ATTRS: dict[Kind, dict[str, Kind]] = {
     "run": {"parent": "attached"},
     "attached": {"parent": "attached"},
 }
-QUICK_MARKERS = ("azureml",)
 # How many bindings, attributes and helper returns one resolution may go through.
 _MAX_CHAIN = 60
 # Methods that add to a metric's history under the name they are given first.
@@ -74,11 +73,6 @@ _METRIC_METHODS = frozenset({"log", "log_list"})
 _COMPUTED = (cst.Name, cst.FormattedString, cst.BinaryOperation, cst.Call, cst.Subscript)
 # Methods that end the run they are called on.
 ENDS = frozenset({"complete", "fail", "cancel"})
-
-
-def might_contain_legacy(text: str) -> bool:
-    """Cheap prefilter: a file that never mentions azureml cannot hold legacy calls."""
-    return any(marker in text for marker in QUICK_MARKERS)
 
 
 def _dotted(node: cst.BaseExpression) -> str | None:

@@ -21,8 +21,7 @@ from __future__ import annotations
 import ast
 from collections import Counter
 
-from migrate.detect import might_contain_legacy
-from migrate.sources import nesting_error
+from migrate.sources import might_contain_legacy, nesting_error
 
 # Where `Run` is imported from, and the Workbench factory's (module, name).
 _RUN_MODULES = frozenset({"azureml.core", "azureml.core.run"})

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 __all__ = [
     "MAX_NESTING",
+    "QUICK_MARKERS",
     "SKIP_DIRS",
     "Cell",
     "CellModule",
@@ -55,6 +56,7 @@ __all__ = [
     "encode",
     "is_python_cell",
     "mask_magics",
+    "might_contain_legacy",
     "python_cells",
     "read_notebook",
     "read_source",
@@ -66,6 +68,13 @@ __all__ = [
 # Larger files are reported, not parsed, by `rewrite` and `audit` unless told otherwise: libcst's
 # parse of a 5 MB module takes most of a minute and gigabytes, and such files are generated code.
 DEFAULT_MAX_BYTES = 1_000_000
+# A file that mentions none of these holds no legacy call (see `might_contain_legacy`).
+QUICK_MARKERS = ("azureml",)
+
+
+def might_contain_legacy(text: str) -> bool:
+    """Cheap prefilter: a file that never mentions azureml cannot hold legacy calls."""
+    return any(marker in text for marker in QUICK_MARKERS)
 
 
 def size_text(n: int) -> str:

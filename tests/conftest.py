@@ -20,6 +20,19 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def audit_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The CLI's audit cache for this session (and the processes it starts), not the user's."""
+    path = tmp_path_factory.mktemp("audit-cache")
+    before = os.environ.get("AML2MLFLOW_CACHE_DIR")
+    os.environ["AML2MLFLOW_CACHE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("AML2MLFLOW_CACHE_DIR", None)
+    else:
+        os.environ["AML2MLFLOW_CACHE_DIR"] = before
+
+
 @pytest.fixture(scope="session")
 def empty_store_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An MLflow sqlite database with its schema made once (~1.5 s; a copy takes ~5 ms)."""

@@ -66,6 +66,7 @@ AUDIT_ONLY_ROWS = [
     "submitted-run",
     "hyperdrive-primary-metric",
     "invalid-key",
+    "mlflow-run-legacy-call",
     "unparseable",
 ]
 AUDIT_FLAGS = [
@@ -77,6 +78,7 @@ AUDIT_FLAGS = [
     "hyperdrive-primary-metric",
     "service-only",
     "unresolved-receiver",
+    "mlflow-run-legacy-call",
 ]
 # Codemod bugs this test found and that are not fixed yet, as (path, line, rule); empty is the goal.
 KNOWN_REPLACEMENT_MISMATCHES: set[tuple[str, int, str]] = set()
@@ -219,6 +221,32 @@ def test_a_renamed_metric_is_flagged_unless_the_codemod_says_so() -> None:
     told = [codemod("run-log-list", "... 'prec@1' is stored as 'prec_at_1'.")]
     assert [r for r in _check_code(code, None, told) if r.rule == "metric-name"] == []
     assert _select(raw, [codemod("metric-name", "")], source) == []
+
+
+def test_the_gate_still_sees_what_rewrite_left_on_the_run(tmp_path: Path) -> None:
+    """After `rewrite`, the run is an MLflow run: every legacy call left on it (for a person) would
+    raise AttributeError, and `--fail-on manual` keeps failing until a person rewrites it."""
+    script = tmp_path / "train.py"
+    shutil.copy(ROOT / "fixtures" / "rewrite" / "manual.before.py", script)
+
+    def on_the_run(report: AuditReport) -> list[str]:
+        return sorted(
+            f.excerpt
+            for f in report.findings
+            if f.fidelity == "manual" and re.match(r"run\.\w+\(", f.excerpt)
+        )
+
+    before = on_the_run(audit_paths([tmp_path], jobs=1))
+    assert len(before) >= 15
+    assert [o.error for o in rewrite_paths([tmp_path], mode="write", jobs=1)] == [""]
+    assert "Run.get_context" not in script.read_text(encoding="utf-8")
+    after = audit_paths([tmp_path], jobs=1)
+    assert on_the_run(after) == before
+    rules = {f.rule for f in after.findings if f.excerpt in before}
+    assert rules == {"mlflow-run-legacy-call"}
+    assert after.fails("manual")
+    result = CliRunner().invoke(main, ["audit", str(tmp_path), "--fail-on", "manual", "-q"])
+    assert result.exit_code == 1
 
 
 def test_audit_source_gives_the_same_findings_as_a_file(patterns: AuditReport) -> None:
@@ -624,6 +652,10 @@ def test_cli_writes_every_format_to_a_file(tmp_path: Path) -> None:
         assert out.read_text(encoding="utf-8").strip()
     data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert data["roots"] == [str(PATTERNS)]
+    missing = tmp_path / "no-such-folder" / "report.json"
+    result = runner.invoke(main, ["audit", str(PATTERNS), "-o", str(missing)])
+    assert result.exit_code == 2 and "no-such-folder" in result.output
+    assert "does not exist" in result.output and not missing.parent.exists()
     result = runner.invoke(main, ["audit", str(PATTERNS), "--include", "names.py"])
     assert "names.py" in result.output and "outputs_writes.py" not in result.output
     result = runner.invoke(main, ["audit", str(PATTERNS), "--exclude", "names.py", "-j", "2"])

@@ -526,7 +526,8 @@ def audit_paths(
     if isinstance(roots, (str, os.PathLike)):
         roots = [roots]
     files = list(discover(roots, include, exclude))
-    report = AuditReport([str(Path(r)) for r in roots])
+    # Each root once, as a path (`./src/` is `src`): a file belongs to the first root that finds it.
+    report = AuditReport(list(dict.fromkeys(str(Path(r)) for r in roots)))
     store = None if cache is None else AuditCache(cache, max_bytes)
     for done, result in enumerate(_audit_all(files, jobs, max_bytes, store), 1):
         report.files.append(result)
@@ -619,6 +620,13 @@ def _literal(node: ast.expr | None) -> str | None:
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
         return node.value
     return None
+
+
+def _cwd(node: ast.expr) -> bool:
+    """Whether `node` is the working folder: `os.getcwd()`, `Path.cwd()`, `"."`, `os.curdir`."""
+    if isinstance(node, ast.Call) and not node.args:
+        return _callee(node.func) in ("getcwd", "cwd")
+    return _literal(node) == "." or (isinstance(node, ast.Attribute) and node.attr == "curdir")
 
 
 def _callee(func: ast.expr) -> str | None:
@@ -853,6 +861,8 @@ class _Checks(ast.NodeVisitor):
                 return head
             return None
         if isinstance(node, ast.BinOp):
+            if isinstance(node.op, ast.Div) and _cwd(node.left):  # Path.cwd() / "outputs"
+                return self.outputs_path(node.right, depth + 1)
             left = self.outputs_path(node.left, depth + 1)
             if left is None:
                 return None
@@ -864,7 +874,10 @@ class _Checks(ast.NodeVisitor):
         if isinstance(node, ast.Call) and node.args:
             name = _callee(node.func)
             if name == "join" or name in _PATH_CALLS:
-                return self.outputs_path(node.args[0], depth + 1)
+                parts = list(node.args)
+                while len(parts) > 1 and _cwd(parts[0]):  # join(os.getcwd(), "outputs", ...)
+                    parts.pop(0)
+                return self.outputs_path(parts[0], depth + 1)
             return None
         if isinstance(node, ast.Name):
             paths = [self.outputs_path(v, depth + 1) for v in self.values(node.id)]

@@ -816,6 +816,28 @@ ENTRIES: tuple[Entry, ...] = (
         "context",
     ),
     _E(
+        "run-list-kept",
+        "Run.list",
+        "rewrite: the call is left as it is",
+        "left as it is",
+        "manual",
+        "MLflow has no Run.list and the rewrite leaves the call: read the runs with "
+        "mlflow.search_runs(experiment_names=[...]) (a DataFrame) or "
+        "MlflowClient().search_runs(experiment_ids) (Run objects), newest first as Run.list gave "
+        "them.",
+        "reading back",
+    ),
+    _E(
+        "run-fail-value",
+        "Run.fail",
+        "rewrite: its result is used (not a statement of its own)",
+        "mlflow.end_run(status='FAILED')",
+        "lossy",
+        "The error details cannot be set as a tag first inside an expression, so they are "
+        "dropped: set the tag aml2mlflow.error in a statement of its own if you need them.",
+        "lifecycle",
+    ),
+    _E(
         "run-not-active",
         "Run.<method>",
         "rewrite: a child run is MLflow's active run at that point",

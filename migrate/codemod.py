@@ -689,6 +689,9 @@ class _Rewriter(_BodyEditor):
             self.active.pop()
         for item in original_node.items:  # the block ended the run it entered
             if self.kind(item.item) == "run":
+                if not isinstance(item.item, cst.Call):  # (a call is reported as itself)
+                    # `with run:` stays: MLflow's run ends the same way when the block is left.
+                    self.report(item.item, "Run.__enter__", "run-context-manager", item.item)
                 bound = item.asname.name if item.asname is not None else item.item
                 receiver = self.module.code_for_node(bound)
                 self.ended.append((receiver, self.block_ids[-1], self._function_id()))
@@ -1170,7 +1173,7 @@ class _Rewriter(_BodyEditor):
                     rule_id, detail = "run-get-context-mixed", f"The file calls {mixed}."
                 done = Rewrite(active_or_new(ctx), rule_id, detail)
                 return self._apply(original, updated, f"Run.{method}", done, ctx)
-            other = {"get": "run-attached", "list": "run-list"}.get(method)
+            other = {"get": "run-attached", "list": "run-list-kept"}.get(method)
             if other is not None:
                 self.report(original, f"Run.{method}", other, None, fidelity="manual")
         return updated

@@ -381,7 +381,7 @@ def test_summary_counts_files_fidelities_apis_and_roots(combined: AuditReport) -
     for fidelity in ("exact", "lossy", "manual"):
         assert getattr(s.findings, fidelity) == sum(f.fidelity == fidelity for f in findings)
     assert sum(c.total for c in s.by_api.values()) == len(findings)
-    assert s.by_api["./outputs"].manual == 10
+    assert s.by_api["./outputs"].manual == 12
     assert s.convertible_share == pytest.approx(
         (s.findings.exact + s.findings.lossy) / s.findings.total
     )
@@ -390,6 +390,16 @@ def test_summary_counts_files_fidelities_apis_and_roots(combined: AuditReport) -
     assert sum(rs.files_scanned for _, rs in per_root) == s.files_scanned
     assert sum(rs.findings.total for _, rs in per_root) == s.findings.total
     assert Summary.of([]).convertible_share == 1.0
+
+
+def test_a_root_given_twice_counts_once(tmp_path: Path) -> None:
+    shutil.copy(PATTERNS / "names.py", tmp_path / "names.py")
+    once = audit_paths([tmp_path], jobs=1)
+    twice = audit_paths([tmp_path, f"{tmp_path}/./", tmp_path / "names.py"], jobs=1)
+    assert twice.roots == [str(tmp_path), str(tmp_path / "names.py")]
+    assert twice.files == once.files
+    (_, summary), (_, inner) = twice.per_root()
+    assert summary.files_scanned == 1 and inner.files_scanned == 0  # (the first root's file)
 
 
 def test_fail_on_thresholds() -> None:
@@ -492,7 +502,7 @@ def test_markdown_has_summary_tables_and_safe_cells(combined: AuditReport) -> No
     assert f"**{s.findings.manual}** manual" in md
     assert "### By API" in md and "### Per root" in md and "### Could not be audited" in md
     assert re.search(r"#### `.*patterns/outputs_writes\.py` \(\d+\)", md)
-    assert "| `./outputs` | 0 | 0 | 10 | 10 |" in md
+    assert "| `./outputs` | 0 | 0 | 12 | 12 |" in md
     # Source text cannot break a table row or become markup.
     assert '``run.log("a\\|b `tick`", 2.0)``' in md
     outside_code = re.sub(r"(`+).*?\1", "", md)

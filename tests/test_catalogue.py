@@ -185,3 +185,41 @@ def test_static_cli_commands_never_import_mlflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# Rows `rewrite` or `audit` report that no fixture's expected findings hold, and the test that
+# asserts each of them instead.
+ASSERTED_ELSEWHERE = {
+    "notebook-cells-apart": "tests/test_notebooks.py",
+    "notebook-writefile": "tests/test_notebooks.py",
+    "unparseable": "tests/test_audit.py::test_unreadable_files_are_errors_and_the_scan_goes_on",
+    "shim-import": "tests/test_rewrite_fixtures.py::test_shim_target_swaps_only_the_imports",
+    "outputs-folder": "tests/test_verify.py (a note of the shim's, never a finding)",
+}
+
+
+def test_every_row_rewrite_or_audit_reports_has_expected_findings() -> None:
+    """A row the codemod or the audit names in its code is asserted, with its fidelity, by a
+    fixture's expected findings (or by the test named above); a row neither names describes what
+    only the shim does, and names the shim member that does it."""
+    code = "\n".join(
+        p.read_text(encoding="utf-8")
+        for p in sorted((ROOT / "migrate").rglob("*.py"))
+        if p.name != "catalogue.py"
+    )
+    named = {e.id for e in ENTRIES if f'"{e.id}"' in code}
+    expected: dict[str, set[str]] = {}
+    fixtures = [
+        *(ROOT / "fixtures" / "rewrite").glob("*.findings.json"),
+        *(ROOT / "fixtures" / "audit" / "patterns").glob("*.expected.json"),
+    ]
+    for path in fixtures:
+        for row in json.loads(path.read_text(encoding="utf-8")):
+            expected.setdefault(row["rule"], set()).add(row["fidelity"])
+    missing = named - set(expected) - set(ASSERTED_ELSEWHERE)
+    assert not missing, f"rows reported with no fixture asserting them: {sorted(missing)}"
+    for rule in expected:
+        assert rule in BY_ID, rule
+    for e in ENTRIES:
+        if e.id not in named and e.id not in expected:
+            assert e.shim or e.group == "implicit", f"{e.id}: reported by nothing, done by nothing"

@@ -42,12 +42,7 @@ def fail(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     ]
     if ctx.statement:
         return Rewrite(end, "run-fail", statements=statements)
-    return Rewrite(
-        end,
-        "run-fail",
-        "The error details are not kept: set a tag first if you need them.",
-        fidelity="lossy",
-    )
+    return Rewrite(end, "run-fail-value")
 
 
 @rule("run", "cancel")

@@ -301,7 +301,10 @@ def run_log(ctx: Context, node: cst.Call, a: Args) -> Rewrite:
     kind = infer(ctx, a["value"].value)
     if kind == "list":
         return Rewrite(None, "unsupported-call", "A list value raised in Azure ML: use log_list.")
-    return log_value(ctx, a, kind=kind)
+    done = log_value(ctx, a, kind=kind)
+    if done.rule == "run-log" and "description" in a:  # (dropped: say why nothing is lost)
+        return replace(done, rule="run-log-description")
+    return done
 
 
 def batch(

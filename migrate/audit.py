@@ -69,11 +69,12 @@ __all__ = [
     "audit_file",
     "audit_paths",
     "audit_source",
+    "ignores",
 ]
 
 #: Version of the JSON report's schema (`fixtures/audit/audit.schema.json`): the minor number grows
 #: when fields are added, the major number when a field changes or goes.
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 TOOL_NAME = "aml2mlflow"
 
 
@@ -147,6 +148,8 @@ class FileAudit:
     kind: Literal["python", "notebook"]
     findings: list[AuditFinding] = field(default_factory=list)
     errors: list[AuditError] = field(default_factory=list)
+    #: Findings left out because their line says `# aml2mlflow: ignore` (see `suppress`).
+    suppressed: int = 0
 
 
 @dataclass
@@ -189,6 +192,7 @@ class Summary:
     by_api: dict[str, Counts] = field(default_factory=dict)
     by_rule: dict[str, int] = field(default_factory=dict)
     errors: int = 0
+    suppressed: int = 0
 
     @property
     def convertible(self) -> int:
@@ -210,6 +214,7 @@ class Summary:
             out.files_with_findings += bool(f.findings)
             out.files_with_errors += bool(f.errors)
             out.errors += len(f.errors)
+            out.suppressed += f.suppressed
             for finding in f.findings:
                 out.findings.add(finding.fidelity)
                 by_api.setdefault(finding.api, Counts()).add(finding.fidelity)
@@ -230,6 +235,7 @@ class Summary:
             "errors": self.errors,
             "by_api": {api: c.as_dict() for api, c in self.by_api.items()},
             "by_rule": dict(self.by_rule),
+            "suppressed": self.suppressed,
         }
 
 
@@ -338,6 +344,7 @@ def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAu
         )
         out.errors.append(AuditError(out.root, out.path, None, None, message))
         return out
+    text = None
     if source.kind == "python" and not source.error:
         try:
             text = read_source(source.path).text
@@ -358,13 +365,56 @@ def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAu
         return out
     out.findings = [_from_codemod(source, f) for f in outcome.findings]
     try:
-        out.findings += _audit_only(source, out.findings)
+        out.findings += _audit_only(source, out.findings, text)
+        if out.findings:
+            _suppress(out, _cell_lines(source, text))
     except (SourceError, SyntaxError, RecursionError, ValueError) as exc:
         # The codemod read and parsed this file a moment ago; Python's own parser may still refuse
         # what libcst accepts (newer syntax than this interpreter), or the file changed meanwhile.
         out.errors.append(AuditError(out.root, out.path, None, None, f"audit checks failed: {exc}"))
     out.findings.sort(key=_order)
     return out
+
+
+# `# aml2mlflow: ignore` (every rule) or `# aml2mlflow: ignore[rule, ...]` on a finding's line
+# says a person has dealt with it, as ruff's noqa comments do: the finding is counted as suppressed
+# and left out of the report and of `--fail-on`. `rewrite` does not read these comments.
+_IGNORE = re.compile(r"#\s*aml2mlflow\s*:\s*ignore\b(?:\[([^\]]*)\])?", re.I)
+
+
+def ignores(line: str, rule: str) -> bool:
+    """Whether a source line's `# aml2mlflow: ignore` comment silences `rule` there."""
+    found = _IGNORE.search(line)
+    if found is None:
+        return False
+    return found.group(1) is None or rule in {r.strip() for r in found.group(1).split(",")}
+
+
+def _cell_lines(source: SourceFile, text: str | None) -> Callable[[int | None], list[str]]:
+    """The lines of the file (cell None) or of one notebook cell (1-based), read when asked."""
+    cells: list[list[str]] = []
+
+    def lines(cell: int | None) -> list[str]:
+        if cell is None:
+            return _LINES.split(text if text is not None else read_source(source.path).text)
+        if not cells:
+            cells.extend(_LINES.split(c.source) for c in read_notebook(source.path).cells)
+        return cells[cell - 1] if 0 < cell <= len(cells) else []
+
+    return lines
+
+
+def _suppress(out: FileAudit, lines: Callable[[int | None], list[str]]) -> None:
+    """Leave out the findings whose line says `# aml2mlflow: ignore` for their rule."""
+    kept: list[AuditFinding] = []
+    for f in out.findings:
+        at = lines(f.cell)
+        line = at[f.line - 1] if 0 < f.line <= len(at) else ""
+        if "aml2mlflow" in line.lower() and ignores(line, f.rule):
+            out.suppressed += 1
+        else:
+            kept.append(f)
+    out.findings = kept
 
 
 def audit_source(code: str, path: str = "<string>", root: str = ".") -> list[AuditFinding]:
@@ -375,12 +425,16 @@ def audit_source(code: str, path: str = "<string>", root: str = ".") -> list[Aud
     from migrate.api import rewrite_source
 
     source = SourceFile(Path(root) / path, Path(root), "python")
-    found = [_from_codemod(source, f) for f in rewrite_source(code, source.rel).findings]
-    found += _select(_check_code(code, None, found), found, source)
-    return sorted(found, key=_order)
+    out = FileAudit(str(source.root), source.rel, "python")
+    out.findings = [_from_codemod(source, f) for f in rewrite_source(code, source.rel).findings]
+    out.findings += _select(_check_code(code, None, out.findings), out.findings, source)
+    _suppress(out, lambda cell: _LINES.split(code))
+    return sorted(out.findings, key=_order)
 
 
-def _audit_only(source: SourceFile, codemod: list[AuditFinding]) -> list[AuditFinding]:
+def _audit_only(
+    source: SourceFile, codemod: list[AuditFinding], text: str | None = None
+) -> list[AuditFinding]:
     from migrate.api import notebook_modules
 
     raw: list[_Raw] = []
@@ -388,7 +442,9 @@ def _audit_only(source: SourceFile, codemod: list[AuditFinding]) -> list[AuditFi
         for module in notebook_modules(read_notebook(source.path)):
             raw += _check_cells(module, codemod)
     else:
-        raw = _check_code(read_source(source.path).text, None, codemod)
+        raw = _check_code(
+            text if text is not None else read_source(source.path).text, None, codemod
+        )
     return _select(raw, codemod, source)
 
 
@@ -449,6 +505,7 @@ def file_data(result: FileAudit) -> dict[str, Any]:
         "kind": result.kind,
         "findings": [{k: v for k, v in asdict(f).items() if k != "root"} for f in result.findings],
         "errors": [{k: v for k, v in asdict(e).items() if k != "root"} for e in result.errors],
+        "suppressed": result.suppressed,
     }
 
 
@@ -460,6 +517,7 @@ def file_from_data(data: dict[str, Any], root: str) -> FileAudit:
         data["kind"],
         [AuditFinding(root=root, **f) for f in data["findings"]],
         [AuditError(root=root, **e) for e in data["errors"]],
+        int(data["suppressed"]),
     )
 
 
@@ -500,7 +558,7 @@ def _audit_all(
             yield hit
             continue
         result = next(computed)
-        if key is not None and (result.findings or result.errors):
+        if key is not None and (result.findings or result.errors or result.suppressed):
             cache.put(key, file_data(result))
         yield result
 

@@ -150,6 +150,8 @@ def _cards(s: Summary) -> str:
         ("manual", c.manual, "manual"),
         ("convertible without a person", percent(s.convertible_share), ""),
     ]
+    if s.suppressed:
+        cards.append(("suppressed by # aml2mlflow: ignore", s.suppressed, ""))
     return "".join(
         f'<div class="card"><b class="{cls}">{_e(value)}</b>{_e(label)}</div>'
         for label, value, cls in cards

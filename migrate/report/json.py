@@ -5,7 +5,7 @@ The schema is `fixtures/audit/audit.schema.json` (JSON Schema 2020-12); `schema_
 raises MAJOR). Shape:
 
     {
-      "schema_version": "1.0",
+      "schema_version": "1.1",
       "tool": {"name": "aml2mlflow", "version": "0.1.0"},
       "roots": ["src", "notebooks"],                       # as given on the command line
       "summary": SUMMARY,                                  # the whole scan
@@ -17,14 +17,15 @@ raises MAJOR). Shape:
     SUMMARY = {"files_scanned", "files_with_findings", "files_with_errors",
                "findings": {"exact", "lossy", "manual", "total"}, "convertible",
                "convertible_share", "errors", "by_api": {API: {"exact", "lossy", "manual", "total"}},
-               "by_rule": {RULE: count}}
+               "by_rule": {RULE: count}, "suppressed"}
 
 `path` is relative to its `root` (posix separators); `cell` is the 1-based notebook cell or null;
 `line` and `column` are 1-based (within the cell for a notebook; an error's line may be null);
 `fidelity` is exact | lossy | manual; `rule` is a catalogue row id (`aml2mlflow catalogue`);
 `replacement` is the code `rewrite` writes for the site ("" when it writes none); `origin` is
 "rewrite" for the codemod's own findings and "audit" for what only the audit flags;
-`convertible_share` is (exact + lossy) / total, 1.0 when there are no findings.
+`convertible_share` is (exact + lossy) / total, 1.0 when there are no findings; `suppressed` counts
+the findings left out because their line says `# aml2mlflow: ignore` (added in 1.1).
 """
 
 from __future__ import annotations

@@ -45,6 +45,7 @@ def _fidelity_line(s: Summary) -> str:
     return (
         f"**{c.total}** findings: **{c.exact}** exact, **{c.lossy}** lossy, **{c.manual}** manual"
         f" · **{percent(s.convertible_share)}** convertible without a person"
+        + (f" · {s.suppressed} suppressed by `# aml2mlflow: ignore`" if s.suppressed else "")
     )
 
 

@@ -70,6 +70,8 @@ def _summary(report: AuditReport) -> list[str]:
         f"  convertible without a person: {percent(s.convertible_share)} "
         f"({s.convertible} of {s.findings.total})",
     ]
+    if s.suppressed:
+        out.append(f"  suppressed by `# aml2mlflow: ignore` comments: {s.suppressed}")
     if s.by_api:
         out.append("  by API:")
         width = max(len(api) for api in s.by_api)

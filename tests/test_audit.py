@@ -437,6 +437,19 @@ def test_summary_counts_files_fidelities_apis_and_roots(combined: AuditReport) -
     assert Summary.of([]).convertible_share == 1.0
 
 
+def test_gitignored_files_are_not_audited(tmp_path: Path) -> None:
+    for folder in ("src", "build", "src/generated"):
+        (tmp_path / folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(PATTERNS / "names.py", tmp_path / folder / "train.py")
+    (tmp_path / ".gitignore").write_text("build/\n", encoding="utf-8")
+    (tmp_path / "src" / ".gitignore").write_text("generated/\n", encoding="utf-8")
+    report = audit_paths([tmp_path], jobs=1)
+    assert [f.path for f in report.files] == ["src/train.py"]
+    assert report.findings
+    inside = audit_paths([tmp_path / "build"], jobs=1)  # (a root named outright is audited)
+    assert [f.path for f in inside.files] == ["train.py"]
+
+
 def test_a_root_given_twice_counts_once(tmp_path: Path) -> None:
     shutil.copy(PATTERNS / "names.py", tmp_path / "names.py")
     once = audit_paths([tmp_path], jobs=1)
@@ -780,3 +793,56 @@ def test_cli_text_has_no_colour_when_not_on_a_terminal() -> None:
     assert "\x1b[" not in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("  ")  # the summary ends it
     assert "Summary" in result.output
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], cwd: Path) -> str:
+    """What `aml2mlflow ARGS` writes to a terminal (stdout and stderr both on one pty)."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "migrate.cli", *args],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=cwd,
+        env=env,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # (the pty is closed when the process ends)
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(leader)
+    assert proc.wait(timeout=60) == 0
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pseudo-terminal")
+def test_on_a_terminal_text_has_colour_and_long_scans_a_progress_bar(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for i in range(60):  # (a progress bar from PROGRESS_FROM files on)
+        (tree / f"m{i:02d}.py").write_text("import os\n", encoding="utf-8")
+    shutil.copy(PATTERNS / "names.py", tree / "names.py")
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["PYTHONPATH"] = str(ROOT)
+    shown = _on_a_terminal(["audit", str(tree), "-j", "1", "--no-cache"], env, ROOT)
+    assert "\x1b[" in shown, "colour on a terminal"
+    assert "auditing" in shown, "a progress bar for a long scan"
+    assert "names.py" in shown
+    plain = _on_a_terminal(
+        ["audit", str(tree), "-j", "1", "--no-cache"], {**env, "NO_COLOR": "1"}, ROOT
+    )
+    assert "\x1b[3" not in plain and "names.py" in plain, "NO_COLOR: no colour"
+    quiet = _on_a_terminal(["audit", str(tree), "-j", "1", "-q", "--no-cache"], env, ROOT)
+    assert "auditing" not in quiet, "-q: no progress bar"

@@ -599,6 +599,7 @@ class _Dom(HTMLParser):
         self.title = ""
         self.rows: list[dict[str, str | None]] = []
         self.cells: list[list[str]] = []
+        self.texts: list[list[str]] = []  # each cell's text
         self.scripts = 0
         self.images: list[str] = []
         self._in: list[str] = []
@@ -614,9 +615,11 @@ class _Dom(HTMLParser):
         if tag == "tr" and "data-fidelity" in a:
             self.rows.append(a)
             self.cells.append([])
+            self.texts.append([])
             self._row = True
         if tag == "td" and self._row:
             self.cells[-1].append(a.get("data-sort") or "")
+            self.texts[-1].append("")
 
     def handle_endtag(self, tag: str) -> None:
         if self._in and self._in[-1] == tag:
@@ -627,6 +630,8 @@ class _Dom(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self._in and self._in[-1] == "title":
             self.title += data
+        if self._row and "td" in self._in and self.texts[-1]:
+            self.texts[-1][-1] += data
 
 
 def _chromium(url: str) -> str:
@@ -676,6 +681,16 @@ def test_html_renders_in_a_browser_and_source_text_stays_text(
     assert f"{manual} of {total} findings shown" in dom
     lines = [int(cells[1]) for cells in parsed.cells]
     assert lines == sorted(lines, reverse=True), "sorted by line, descending"
+
+    dom = _chromium(page.as_uri() + "#filter=OUTPUTS_writes&sort=2")
+    parsed = _Dom()
+    parsed.feed(dom)
+    visible = [t for r, t in zip(parsed.rows, parsed.texts) if "hidden" not in r]
+    writes = [f for f in combined.findings if f.path == "outputs_writes.py"]
+    assert len(visible) == len(writes) and all("outputs_writes.py" in t[0] for t in visible)
+    assert f"{len(writes)} of {total} findings shown" in dom, "the text filter ignores case"
+    apis = [t[2] for t in parsed.texts]
+    assert apis == sorted(apis) and len(set(apis)) > 1, "sorted by API (text), ascending"
 
 
 # --------------------------------------------------------------------------------------------------

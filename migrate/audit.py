@@ -29,8 +29,10 @@ parser's line and message, and the scan goes on. Nothing is ever written and mlf
 from __future__ import annotations
 
 import ast
+import io
 import os
 import re
+import tokenize
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
@@ -69,6 +71,7 @@ __all__ = [
     "audit_file",
     "audit_paths",
     "audit_source",
+    "comments",
     "ignores",
 ]
 
@@ -367,7 +370,7 @@ def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAu
     try:
         out.findings += _audit_only(source, out.findings, text)
         if out.findings:
-            _suppress(out, _cell_lines(source, text))
+            _suppress(out, _cell_sources(source, text))
     except (SourceError, SyntaxError, RecursionError, ValueError) as exc:
         # The codemod read and parsed this file a moment ago; Python's own parser may still refuse
         # what libcst accepts (newer syntax than this interpreter), or the file changed meanwhile.
@@ -376,41 +379,60 @@ def audit_file(source: SourceFile, max_bytes: int = DEFAULT_MAX_BYTES) -> FileAu
     return out
 
 
-# `# aml2mlflow: ignore` (every rule) or `# aml2mlflow: ignore[rule, ...]` on a finding's line
-# says a person has dealt with it, as ruff's noqa comments do: the finding is counted as suppressed
-# and left out of the report and of `--fail-on`. `rewrite` does not read these comments.
-_IGNORE = re.compile(r"#\s*aml2mlflow\s*:\s*ignore\b(?:\[([^\]]*)\])?", re.I)
+# `# aml2mlflow: ignore` (every rule) or `# aml2mlflow: ignore[rule, ...]` in a comment on a
+# finding's (first) line says a person has dealt with it, as ruff's noqa comments do: the finding
+# is counted as suppressed and left out of the report and of `--fail-on`. Only a real comment
+# counts (a string holding the words does not), and `ignore-x` or `ignored` is not the marker.
+# `rewrite` does not read these comments.
+_IGNORE = re.compile(r"#\s*aml2mlflow\s*:\s*ignore\s*(?:\[([^\]]*)\])?(?=\s|#|$)", re.I)
 
 
-def ignores(line: str, rule: str) -> bool:
-    """Whether a source line's `# aml2mlflow: ignore` comment silences `rule` there."""
-    found = _IGNORE.search(line)
+def ignores(comment: str, rule: str) -> bool:
+    """Whether a comment (`# ...`, as tokenize gives it) silences `rule` on its line."""
+    found = _IGNORE.search(comment)
     if found is None:
         return False
-    return found.group(1) is None or rule in {r.strip() for r in found.group(1).split(",")}
+    if found.group(1) is None:
+        return True
+    return rule.lower() in {r.strip().lower() for r in found.group(1).split(",")}
 
 
-def _cell_lines(source: SourceFile, text: str | None) -> Callable[[int | None], list[str]]:
-    """The lines of the file (cell None) or of one notebook cell (1-based), read when asked."""
-    cells: list[list[str]] = []
+def comments(code: str) -> dict[int, str]:
+    """Each 1-based line's comment, for a module's (or cell's) source; {} when it does not
+    tokenize (nothing is silenced then)."""
+    out: dict[int, str] = {}
+    try:  # (newline=None: lines end at \r\n, \r or \n, as everywhere else here)
+        for token in tokenize.generate_tokens(io.StringIO(code, newline=None).readline):
+            if token.type == tokenize.COMMENT:
+                out[token.start[0]] = token.string
+    except (tokenize.TokenError, SyntaxError):
+        return {}
+    return out
 
-    def lines(cell: int | None) -> list[str]:
+
+def _cell_sources(source: SourceFile, text: str | None) -> Callable[[int | None], str]:
+    """The source of the file (cell None) or of one notebook cell (1-based), read when asked."""
+    cells: list[str] = []
+
+    def code(cell: int | None) -> str:
         if cell is None:
-            return _LINES.split(text if text is not None else read_source(source.path).text)
+            return text if text is not None else read_source(source.path).text
         if not cells:
-            cells.extend(_LINES.split(c.source) for c in read_notebook(source.path).cells)
-        return cells[cell - 1] if 0 < cell <= len(cells) else []
+            cells.extend(c.source for c in read_notebook(source.path).cells)
+        return cells[cell - 1] if 0 < cell <= len(cells) else ""
 
-    return lines
+    return code
 
 
-def _suppress(out: FileAudit, lines: Callable[[int | None], list[str]]) -> None:
-    """Leave out the findings whose line says `# aml2mlflow: ignore` for their rule."""
+def _suppress(out: FileAudit, code: Callable[[int | None], str]) -> None:
+    """Leave out the findings whose line has a comment `# aml2mlflow: ignore` for their rule."""
+    parsed: dict[int | None, dict[int, str]] = {}
     kept: list[AuditFinding] = []
     for f in out.findings:
-        at = lines(f.cell)
-        line = at[f.line - 1] if 0 < f.line <= len(at) else ""
-        if "aml2mlflow" in line.lower() and ignores(line, f.rule):
+        if f.cell not in parsed:
+            text = code(f.cell)
+            parsed[f.cell] = comments(text) if "aml2mlflow" in text.lower() else {}
+        if ignores(parsed[f.cell].get(f.line, ""), f.rule):
             out.suppressed += 1
         else:
             kept.append(f)
@@ -428,7 +450,7 @@ def audit_source(code: str, path: str = "<string>", root: str = ".") -> list[Aud
     out = FileAudit(str(source.root), source.rel, "python")
     out.findings = [_from_codemod(source, f) for f in rewrite_source(code, source.rel).findings]
     out.findings += _select(_check_code(code, None, out.findings), out.findings, source)
-    _suppress(out, lambda cell: _LINES.split(code))
+    _suppress(out, lambda cell: code)
     return sorted(out.findings, key=_order)
 
 
@@ -510,15 +532,30 @@ def file_data(result: FileAudit) -> dict[str, Any]:
 
 
 def file_from_data(data: dict[str, Any], root: str) -> FileAudit:
-    """`file_data`'s inverse, placed under `root`."""
-    return FileAudit(
+    """`file_data`'s inverse, placed under `root`. Raises ValueError (or KeyError, TypeError) on
+    data `file_data` did not make."""
+    out = FileAudit(
         root,
         data["path"],
         data["kind"],
         [AuditFinding(root=root, **f) for f in data["findings"]],
         [AuditError(root=root, **e) for e in data["errors"]],
-        int(data["suppressed"]),
+        data["suppressed"],
     )
+    texts = [out.path, *(f.path for f in out.findings), *(e.path for e in out.errors)]
+    texts += [v for f in out.findings for v in (f.api, f.excerpt, f.rule, f.reason, f.replacement)]
+    numbers = [out.suppressed, *(n for f in out.findings for n in (f.line, f.column))]
+    if (
+        out.kind not in ("python", "notebook")
+        or not all(isinstance(t, str) for t in texts)
+        or not all(type(n) is int for n in numbers)
+        or any(
+            f.fidelity not in FIDELITIES or f.origin not in ("rewrite", "audit")
+            for f in out.findings
+        )
+    ):
+        raise ValueError("not an audit result")
+    return out
 
 
 def _audit_one(item: tuple[SourceFile, int]) -> FileAudit:
@@ -553,12 +590,14 @@ def _audit_all(
         except (KeyError, TypeError, ValueError):  # (not what `file_data` wrote: a miss)
             held.append(None)
     computed = _compute([f for f, h in zip(files, held) if h is None], jobs, max_bytes)
-    for key, hit in zip(keys, held):
+    for source, key, hit in zip(files, keys, held):
         if hit is not None:
             yield hit
             continue
         result = next(computed)
-        if key is not None and (result.findings or result.errors or result.suppressed):
+        worth = result.findings or result.errors or result.suppressed
+        # (kept only if the file still has the bytes of its key: it may change during the scan)
+        if key is not None and worth and cache.key(source) == key:
             cache.put(key, file_data(result))
         yield result
 

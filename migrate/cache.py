@@ -24,6 +24,8 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
+import stat
 import sys
 import tempfile
 import time
@@ -104,8 +106,8 @@ class AuditCache:
         try:
             with open(self.file, encoding="utf-8") as f:
                 data = json.load(f)
-        except (OSError, ValueError):
-            return {}  # none yet, unreadable or torn: start afresh
+        except (OSError, ValueError, RecursionError):
+            return {}  # none yet, unreadable, torn or hand-made: start afresh
         entries = data.get("entries") if isinstance(data, dict) else None
         if not isinstance(entries, dict):
             return {}
@@ -123,7 +125,10 @@ class AuditCache:
         if source.error:
             return None
         try:
-            if source.kind == "python" and source.path.stat().st_size > self.max_bytes:
+            st = source.path.stat()
+            if not stat.S_ISREG(st.st_mode):  # (a FIFO or a device: never read it here)
+                return None
+            if source.kind == "python" and st.st_size > self.max_bytes:
                 return None
             data = source.path.read_bytes()
         except OSError:
@@ -161,8 +166,9 @@ class AuditCache:
         kept.sort(key=lambda kv: kv[1]["used"], reverse=True)
         data = {"fingerprint": self.file.stem, "entries": dict(kept[:MAX_ENTRIES])}
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            self._mark()
+            if not self.directory.exists():
+                self.directory.mkdir(parents=True)
+                self._mark()  # (only a folder of its own: never one of the user's)
             fd, tmp = tempfile.mkstemp(prefix=".audit-", suffix=".tmp", dir=self.directory)
             try:
                 with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -178,21 +184,21 @@ class AuditCache:
         return True
 
     def _mark(self) -> None:
-        """Tell git and backup tools to leave the folder alone (as ruff and pytest do)."""
-        ignore = self.directory / ".gitignore"
-        if not ignore.exists():
-            ignore.write_text("# Made by aml2mlflow's audit cache.\n*\n", encoding="utf-8")
-        tag = self.directory / "CACHEDIR.TAG"
-        if not tag.exists():
-            tag.write_text(
-                "Signature: 8a477f597d28d172789f06886806bc55\n"
-                "# This file is a cache directory tag created by aml2mlflow.\n",
-                encoding="utf-8",
-            )
+        """Tell git and backup tools to leave the folder the cache made alone (as ruff does)."""
+        (self.directory / ".gitignore").write_text(
+            "# Made by aml2mlflow's audit cache.\n*\n", encoding="utf-8"
+        )
+        (self.directory / "CACHEDIR.TAG").write_text(
+            "Signature: 8a477f597d28d172789f06886806bc55\n"
+            "# This file is a cache directory tag created by aml2mlflow.\n",
+            encoding="utf-8",
+        )
 
     def _prune(self, oldest: int) -> None:
         """Drop other fingerprints' cache files no audit has written for `MAX_AGE_DAYS`."""
         for other in self.directory.glob("audit-*.json"):
+            if not re.fullmatch(r"audit-[0-9a-f]{24}\.json", other.name):
+                continue  # (not one of ours)
             try:
                 if other != self.file and other.stat().st_mtime < oldest:
                     other.unlink()

@@ -26,7 +26,6 @@ from click.testing import CliRunner
 
 from migrate.api import process, rewrite_paths
 from migrate.audit import (
-    _LINES,
     SCHEMA_VERSION,
     AuditFinding,
     AuditReport,
@@ -38,6 +37,7 @@ from migrate.audit import (
     audit_file,
     audit_paths,
     audit_source,
+    comments,
     ignores,
 )
 from migrate.catalogue import BY_ID, ENTRIES, entry
@@ -266,15 +266,28 @@ def test_ignore_comments_silence_their_rules_on_their_line(patterns: AuditReport
     assert [(f.line, f.rule) for f in found.findings] == [
         (6, "run-get-context"),
         (9, "outputs-write"),  # ignore[run-log]: another rule
+        (14, "run-log-text"),  # the words in a string, not a comment
+        (15, "outputs-write"),  # ignore-outputs-write: not the marker
+        (16, "outputs-write"),  # ignored: not the marker
     ]
-    assert found.suppressed == 4  # lines 8 (its rule), 10 (every rule), 11 and 12 (in the list)
+    # lines 8 (its rule), 10 (every rule), 11 and 12 (in the list, any case, after a space)
+    assert found.suppressed == 4
     assert patterns.summary().suppressed == 4
     assert to_dict(patterns)["summary"]["suppressed"] == 4
+    assert json.loads(render(patterns, "sarif"))["runs"][0]["properties"]["suppressed"] == 4
+    assert "4 suppressed by `# aml2mlflow: ignore`" in render(patterns, "markdown")
     assert "suppressed by `# aml2mlflow: ignore` comments: 4" in render(patterns, "text")
     assert ignores("x()  # aml2mlflow: ignore", "any-rule")
     assert ignores("x()  #aml2mlflow:ignore[a, b]", "b")
     assert not ignores("x()  # aml2mlflow: ignore[a]", "ab")
     assert not ignores("x()  # aml2mlflow: ignored", "a")
+    assert ignores("# aml2mlflow: ignore [A]  # why", "a")
+    assert not ignores("# aml2mlflow: ignore-a", "a")
+    assert comments("x = '# aml2mlflow: ignore'\ny = 1  # note\r\nz = 2\r# last\n") == {
+        2: "# note",
+        4: "# last",
+    }
+    assert comments('x = """\n') == {}, "does not tokenize: nothing silenced"
     code = (PATTERNS / "suppressed.py").read_text(encoding="utf-8")
     from_text = audit_source(code, "suppressed.py", str(PATTERNS))
     assert from_text == found.findings
@@ -310,13 +323,13 @@ def test_rewrite_findings_are_exactly_the_codemods(source: SourceFile) -> None:
     if outcome.error:
         assert result.findings == [] and result.errors
         return
-    lines = _LINES.split(source.path.read_text(encoding="utf-8", errors="replace"))
+    notes = comments(source.path.read_text(encoding="utf-8", errors="replace"))
     expected = sorted(
         (
             _from_codemod(source, f)
             for f in outcome.findings
             # (a finding silenced on its line: see test_ignore_comments_...)
-            if f.path != source.rel or not ignores(lines[f.line - 1], f.rule)
+            if f.path != source.rel or not ignores(notes.get(f.line, ""), f.rule)
         ),
         key=lambda f: (f.cell or 0, f.line, f.column, f.rule),
     )

@@ -162,15 +162,18 @@ def test_old_entries_and_other_tools_caches_go(tmp_path: Path) -> None:
         "old": {"used": store.now - (MAX_AGE_DAYS + 1) * day, "result": {}},
     }
     store.put("put", {"path": "x.py", "kind": "python", "findings": [], "errors": []})
-    cache.mkdir()
-    stale, recent = cache / "audit-stale.json", cache / "audit-recent.json"
-    for other in (stale, recent):
+    assert store.save() is True  # (makes the folder)
+    stale, recent = cache / f"audit-{'a' * 24}.json", cache / f"audit-{'b' * 24}.json"
+    mine = cache / "audit-notes.json"  # (not a name the cache gives)
+    for other in (stale, recent, mine):
         other.write_text("{}")
     aged = time.time() - (MAX_AGE_DAYS + 1) * day
-    os.utime(stale, (aged, aged))
+    for old in (stale, mine):
+        os.utime(old, (aged, aged))
+    store.put("put", {"path": "x.py", "kind": "python", "findings": [], "errors": []})
     assert store.save() is True
     assert set(_cached_file(store.file)) == {"new", "put"}
-    assert not stale.exists() and recent.exists()
+    assert not stale.exists() and recent.exists() and mine.exists()
     assert (cache / ".gitignore").read_text().splitlines()[-1] == "*"
     assert (
         (cache / "CACHEDIR.TAG")
@@ -220,3 +223,70 @@ def test_default_dir_follows_the_platform_conventions(monkeypatch: pytest.Monkey
     assert default_dir() == Path("/y/local/aml2mlflow/Cache")
     monkeypatch.setenv("AML2MLFLOW_CACHE_DIR", "/z")
     assert default_dir() == Path("/z")
+
+
+def test_a_file_changed_during_the_scan_is_not_kept_under_its_old_bytes(
+    tree: Path, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    sources = list(discover([tree]))
+    last = sources[-1]  # (keys are made for every file before the first is audited)
+    before = last.path.read_bytes()
+    assert b"azureml" in before or last.kind == "notebook"
+    changed = before + b"\nrun.log('added while scanning', 1.0)\n"
+
+    def edit(done: int, total: int) -> None:
+        if done == 1:
+            last.path.write_bytes(changed)
+
+    audit_paths([tree], jobs=1, cache=cache, progress=edit)
+    last.path.write_bytes(before)
+    _same(audit_paths([tree], jobs=1, cache=cache), audit_paths([tree], jobs=1))
+    last.path.write_bytes(changed)
+    _same(audit_paths([tree], jobs=1, cache=cache), audit_paths([tree], jobs=1))
+
+
+def test_a_cache_folder_of_the_users_own_is_not_marked(tree: Path) -> None:
+    fresh = audit_paths([tree], jobs=1)
+    for _ in range(2):  # (the cache inside the audited tree: its files are not sources)
+        _same(audit_paths([tree], jobs=1, cache=tree), fresh)
+    assert not (tree / ".gitignore").exists() and not (tree / "CACHEDIR.TAG").exists()
+    assert _cached(tree)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_never_read_for_a_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    os.mkfifo(tmp_path / "pipe.py")
+    code = (
+        "import sys\n"
+        "from migrate.audit import audit_paths\n"
+        "r = audit_paths([sys.argv[1]], jobs=1, cache=sys.argv[2])\n"
+        "print([e.message for e in r.errors])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pipe.py"), str(tmp_path / "cache")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "not a regular file" in out.stdout
+
+
+def test_hand_made_entries_are_misses(tree: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    fresh = audit_paths([tree], jobs=1)
+    audit_paths([tree], jobs=1, cache=cache)
+    (only,) = cache.glob("audit-*.json")
+    data = json.loads(only.read_text("utf-8"))
+    for entry in data["entries"].values():
+        for f in entry["result"]["findings"]:
+            f["fidelity"] = "bogus"
+    only.write_text(json.dumps(data), "utf-8")
+    _same(audit_paths([tree], jobs=1, cache=cache), fresh)
+    only.write_text("[" * 100_000 + "]" * 100_000, "utf-8")
+    _same(audit_paths([tree], jobs=1, cache=cache), fresh)

@@ -145,6 +145,8 @@ def to_dict(report: AuditReport, base: Path | None = None) -> dict[str, Any]:
                 ],
                 "columnKind": "unicodeCodePoints",
                 "results": results,
+                # (findings silenced by `# aml2mlflow: ignore` are not results: only counted)
+                "properties": {"suppressed": report.summary().suppressed},
             }
         ],
     }

@@ -85,5 +85,6 @@ def _summary(report: AuditReport) -> list[str]:
                 f"    {root}: {rs.files_scanned} files, {rs.files_with_findings} with findings, "
                 f"{rs.files_with_errors} with errors; findings {_counts(rs)}; convertible "
                 f"{percent(rs.convertible_share)}"
+                + (f"; {rs.suppressed} suppressed" if rs.suppressed else "")
             )
     return out

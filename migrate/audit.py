@@ -48,6 +48,7 @@ from migrate.sources import (
     CellModule,
     SourceError,
     SourceFile,
+    cell_modules,
     discover,
     might_contain_legacy,
     read_notebook,
@@ -461,7 +462,13 @@ def _audit_only(
 
     raw: list[_Raw] = []
     if source.kind == "notebook":
-        for module in notebook_modules(read_notebook(source.path)):
+        notebook = read_notebook(source.path)
+        modules = notebook_modules(notebook)
+        if len(modules) > 1 and any(m in c.source for c in notebook.cells for m in _RUN_MAKERS):
+            # A migrated notebook: its MLflow run is made in one cell and used in others.
+            joined = cell_modules(notebook, join=True)
+            modules = joined if len(joined) == 1 else modules
+        for module in modules:
             raw += _check_cells(module, codemod)
     else:
         raw = _check_code(
@@ -683,17 +690,27 @@ _DESTINATION_SECOND = frozenset({"copy", "copy2", "copyfile", "copytree", "move"
 _PATH_CALLS = frozenset(
     {"Path", "PurePath", "PosixPath", "WindowsPath", "str", "fspath", "abspath", "normpath"}
 )
-# Calls that give an MLflow run (an object with none of the legacy Run's methods).
+# Calls that give an MLflow run (an object with none of the legacy Run's methods), and the
+# classes of MLflow runs (a parameter annotated with one is bound to `A()`: see `_Bindings`).
 _MLFLOW_RUNS = frozenset(
     f"{module}.{name}"
     for module in ("mlflow", "mlflow.tracking.fluent")
-    for name in ("start_run", "active_run", "last_active_run", "get_run", "get_parent_run")
+    for name in (
+        "start_run",
+        "active_run",
+        "last_active_run",
+        "get_run",
+        "get_parent_run",
+        "ActiveRun",
+    )
+) | {"mlflow.entities.Run"}
+_MLFLOW_CLIENTS = frozenset(
+    {"mlflow.MlflowClient", "mlflow.tracking.MlflowClient", "mlflow.client.MlflowClient"}
 )
 _RUNISH = re.compile(r"(?:\w+_)?run(?:_\w+)?", re.I)
-_CHEAP = (
-    "azureml", "outputs", "OfflineRun", "primary_metric_name",
-    "start_run", "active_run", "get_run", "get_parent_run",  # (MLflow runs: `mlflow_run`)
-)  # fmt: skip
+# What makes an MLflow run (see `mlflow_run`); "get_run" also covers MlflowClient's.
+_RUN_MAKERS = ("start_run", "active_run", "get_run", "get_parent_run", "ActiveRun", "create_run")
+_CHEAP = ("azureml", "outputs", "OfflineRun", "primary_metric_name", *_RUN_MAKERS)
 #: Methods of the legacy Run, from the catalogue (the single list of legacy APIs).
 RUN_METHODS = frozenset(
     e.api.removeprefix("Run.") for e in ENTRIES if re.fullmatch(r"Run\.[a-z_]+", e.api)
@@ -761,17 +778,30 @@ Scope = ast.FunctionDef | ast.AsyncFunctionDef | None
 
 
 class _Bindings(ast.NodeVisitor):
-    """Every value assigned to a plain name, per function (None = the module), and each function's
-    unannotated parameters. A binding that is not a plain assignment is recorded as None."""
+    """Every value assigned to a plain name, per function (None = the module; `global` names
+    count at the module), every value assigned to `self.<attribute>` anywhere, and each
+    function's unannotated parameters. A binding that is not a plain assignment is recorded as
+    None; a parameter annotated `A` as a call `A()` (an instance of A)."""
 
     def __init__(self) -> None:
         self.scopes: dict[Scope, dict[str, list[ast.expr | None]]] = {None: {}}
         self.params: dict[Scope, set[str]] = {None: set()}
+        self.attributes: dict[str, list[ast.expr | None]] = {}
+        self.globals: dict[Scope, set[str]] = {}
         self.stack: list[Scope] = [None]
 
     def bind(self, target: ast.expr, value: ast.expr | None) -> None:
         if isinstance(target, ast.Name):
-            self.scopes[self.stack[-1]].setdefault(target.id, []).append(value)
+            scope = self.stack[-1]
+            if target.id in self.globals.get(scope, ()):
+                scope = None
+            self.scopes[scope].setdefault(target.id, []).append(value)
+        elif (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and target.value.id == "self"
+        ):
+            self.attributes.setdefault(target.attr, []).append(value)
         elif isinstance(target, (ast.Tuple, ast.List)):
             for element in target.elts:
                 self.bind(element, None)
@@ -785,12 +815,17 @@ class _Bindings(ast.NodeVisitor):
         a = node.args
         every = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
         for param in every:
-            scope.setdefault(param.arg, []).append(None)
+            typed = param.annotation
+            value = None if typed is None else ast.Call(func=typed, args=[], keywords=[])
+            scope.setdefault(param.arg, []).append(value)
         self.params[node] = {p.arg for p in every if p.annotation is None}
         self.generic_visit(node)
         self.stack.pop()
 
     visit_FunctionDef = visit_AsyncFunctionDef = _function
+
+    def visit_Global(self, node: ast.Global) -> None:
+        self.globals.setdefault(self.stack[-1], set()).update(node.names)
 
     def visit_Assign(self, node: ast.Assign) -> None:
         for target in node.targets:
@@ -866,6 +901,9 @@ class _Checks(ast.NodeVisitor):
         bindings.visit(tree)
         self.bindings = bindings.scopes
         self.params = bindings.params
+        self.attributes = bindings.attributes
+        self.lambdas: list[set[str]] = []  # the parameters of the lambdas around this node
+        self.on_runs: set[int] = set()  # attributes reported with their call
         self.imports = self._imports(tree)
         self.uses_legacy = any(q.split(".")[0] == "azureml" for q in self.imports.values())
         self.stack: list[Scope] = [None]
@@ -1141,28 +1179,87 @@ class _Checks(ast.NodeVisitor):
         elif method in RUN_METHODS and not method.startswith("_"):
             made = self.mlflow_run(func.value)
             if made is not None:
-                detail = f"'{self.excerpt(func.value)}' is {made}."
-                self.hit(node, f"Run.{method}", "mlflow-run-legacy-call", detail)
+                self.on_run(node, method, func.value, made)
+                self.on_runs.add(id(func))
             else:
                 self.untraced(node, func, method)
+
+    def on_run(self, node: ast.AST, member: str, run: ast.expr, made: str) -> None:
+        detail = f"'{self.excerpt(run)}' is {made}."
+        self.hit(node, f"Run.{member}", "mlflow-run-legacy-call", detail)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        """`run.parent`, `run.id`: a member of the legacy Run read on an MLflow run."""
+        member = node.attr
+        if (
+            id(node) not in self.on_runs
+            and member in RUN_METHODS
+            and not member.startswith("_")
+            and self.position(node) not in self.sites
+        ):
+            made = self.mlflow_run(node.value)
+            if made is not None:
+                self.on_run(node, member, node.value, made)
+        self.generic_visit(node)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:
+        a = node.args
+        every = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+        self.lambdas.append({p.arg for p in every})
+        self.generic_visit(node)
+        self.lambdas.pop()
 
     def mlflow_run(self, node: ast.expr, depth: int = 0) -> str | None:
         """What makes `node` an MLflow run (`mlflow.start_run()`), or None when it is not one."""
         if depth > 8:
             return None
         if isinstance(node, ast.Call):
-            qualified = self.qualified(node.func)
+            func = node.func
+            qualified = self.qualified(func)
             if qualified in _MLFLOW_RUNS:
                 return f"{qualified}()"
+            if (
+                isinstance(func, ast.Attribute)
+                and func.attr in ("get_run", "create_run")
+                and self.client(func.value, depth + 1)
+            ):
+                return f"MlflowClient.{func.attr}()"
             return None
         if isinstance(node, ast.BoolOp):
             made = [self.mlflow_run(v, depth + 1) for v in node.values]
             return " or ".join(m for m in made if m) if all(made) else None
+        if isinstance(node, ast.IfExp):
+            both = [self.mlflow_run(node.body, depth + 1), self.mlflow_run(node.orelse, depth + 1)]
+            return f"{both[0]} or {both[1]}" if all(both) else None
+        values: list[ast.expr | None] = []
         if isinstance(node, ast.Name):
+            if any(node.id in names for names in self.lambdas):
+                return None  # (a lambda's parameter)
             values = self.values(node.id)
-            made = [self.mlflow_run(v, depth + 1) if v is not None else None for v in values]
-            return made[0] if made and all(made) else None
-        return None
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "self"
+        ):
+            # (a name assigned to it belongs to another method's scope: not followed)
+            values = [
+                None if isinstance(v, ast.Name) else v for v in self.attributes.get(node.attr, [])
+            ]
+        # (`run = None` first, a run later: the call is made on the run)
+        runs = [v for v in values if not (isinstance(v, ast.Constant) and v.value is None)]
+        made = [self.mlflow_run(v, depth + 1) if v is not None else None for v in runs]
+        return made[0] if made and all(made) else None
+
+    def client(self, node: ast.expr, depth: int) -> bool:
+        """Whether `node` is an `MlflowClient()`."""
+        if depth > 8:
+            return False
+        if isinstance(node, ast.Call):
+            return self.qualified(node.func) in _MLFLOW_CLIENTS
+        if isinstance(node, ast.Name) and not any(node.id in n for n in self.lambdas):
+            values = self.values(node.id)
+            return bool(values) and all(v is not None and self.client(v, depth + 1) for v in values)
+        return False
 
     def qualified(self, node: ast.expr) -> str | None:
         dotted = _dotted(node)

@@ -1028,9 +1028,9 @@ ENTRIES: tuple[Entry, ...] = (
         "the object is an MLflow run by now (mlflow.start_run(), mlflow.active_run(), ...)",
         "the method's MLflow form (its own row above)",
         "manual",
-        "An MLflow run has none of the SDK v1 Run's methods, so this call raises AttributeError: "
-        "it is a call `rewrite` left for a person, or one written after the migration. Write its "
-        "MLflow form (the row for this method says which).",
+        "An MLflow run has none of the SDK v1 Run's methods and attributes, so this raises "
+        "AttributeError: it is a use `rewrite` left for a person, or one written after the "
+        "migration. Write its MLflow form (the row for this member says which).",
         "context",
     ),
     _E(

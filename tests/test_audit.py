@@ -301,6 +301,28 @@ def test_ignore_comments_silence_their_rules_on_their_line(patterns: AuditReport
     assert audit_source(done) == []
 
 
+def test_a_migrated_notebook_is_checked_across_its_cells(tmp_path: Path) -> None:
+    cells = [
+        "import mlflow\nrun = mlflow.active_run() or mlflow.start_run()",
+        "mlflow.log_metric('a', 1)\nprint(run.get_metrics())",
+    ]
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {"language_info": {"name": "python"}},
+        "cells": [
+            {"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None,
+             "outputs": [], "source": text}
+            for i, text in enumerate(cells)
+        ],
+    }  # fmt: skip
+    (tmp_path / "nb.ipynb").write_text(json.dumps(notebook), encoding="utf-8")
+    found = audit_paths([tmp_path], jobs=1).findings
+    assert [(f.cell, f.line, f.column, f.rule) for f in found] == [
+        (2, 2, 7, "mlflow-run-legacy-call")
+    ]
+
+
 def test_audit_source_gives_the_same_findings_as_a_file(patterns: AuditReport) -> None:
     case = PATTERNS / "names.py"
     from_text = audit_source(case.read_text(encoding="utf-8"), "names.py", str(PATTERNS))

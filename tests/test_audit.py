@@ -379,20 +379,29 @@ def test_the_replacement_shown_is_the_code_rewrite_writes(tmp_path: Path) -> Non
     assert outcomes
     checked = 0
     mismatches: set[tuple[str, int, str]] = set()
+    # Each file's (or cell's) replacements, in source order, must be found in the code rewrite
+    # wrote in that order: each one at or after the one before it (of two sites at one place,
+    # the outer call's first: the inner one's replacement is part of it).
+    sites: dict[tuple[str, str, int | None], list[AuditFinding]] = {}
     for f in report.findings:
-        if f.origin != "rewrite" or not f.replacement:
-            continue
-        path = Path(f.root) / f.path
+        if f.origin == "rewrite" and f.replacement:
+            sites.setdefault((f.root, f.path, f.cell), []).append(f)
+    for (root, rel, cell), found in sites.items():
+        path = Path(root) / rel
         if path.suffix == ".ipynb":
-            cell = read_notebook(path).cells[f.cell - 1 if f.cell else 0]
-            written = cell.source
+            written = read_notebook(path).cells[cell - 1 if cell else 0].source
         else:
             written = path.read_text(encoding="utf-8")
         # Equal up to the indentation of continuation lines (the codemod indents a multi-line
         # replacement to its site when it writes it).
-        if one_line(f.replacement) not in one_line(written):
-            mismatches.add((f.path, f.line, f.rule))
-        checked += 1
+        flat, at = one_line(written), 0
+        for f in sorted(found, key=lambda f: (f.line, f.column, -len(f.replacement))):
+            where = flat.find(one_line(f.replacement), at)
+            if where < 0:
+                mismatches.add((f.path, f.line, f.rule))
+            else:
+                at = where
+            checked += 1
     assert checked >= 50, "too few replacements checked: the fixtures lost their legacy calls?"
     assert mismatches == KNOWN_REPLACEMENT_MISMATCHES, (
         "a finding's replacement differs from the code rewrite writes (or a known codemod bug "

@@ -152,7 +152,7 @@ class FileAudit:
     kind: Literal["python", "notebook"]
     findings: list[AuditFinding] = field(default_factory=list)
     errors: list[AuditError] = field(default_factory=list)
-    #: Findings left out because their line says `# aml2mlflow: ignore` (see `suppress`).
+    #: Findings left out because their line says `# aml2mlflow: ignore` (see `_suppress`).
     suppressed: int = 0
 
 

@@ -11,8 +11,8 @@ is the very result a fresh audit would give:
   (its `ast` parses the file) and the size limit. A changed tool starts a new cache file.
 
 A hit never reads the file beyond hashing it, so nothing is trusted from a file's modification time.
-Only files that gave findings or errors are kept (for the others the prefilter is cheaper than a
-lookup). The cache lives outside the audited tree by default (`default_dir`), in one JSON file per
+Only files that gave findings, silenced findings or errors are kept (for the others the prefilter
+is cheaper than a lookup). The cache lives outside the audited tree by default (`default_dir`), in one JSON file per
 tool fingerprint, written atomically; entries unused for `MAX_AGE_DAYS` go, and so do stale
 fingerprints' files. A cache that cannot be read is ignored and one that cannot be written is
 skipped: the audit's result never depends on it.
@@ -99,7 +99,6 @@ class AuditCache:
         self.file = self.directory / f"audit-{fingerprint(max_bytes)}.json"
         self.entries: dict[str, dict[str, Any]] = self._load()
         self.now = int(time.time())
-        self.hits = self.misses = 0
         self._dirty = False
 
     def _load(self) -> dict[str, dict[str, Any]]:
@@ -143,9 +142,7 @@ class AuditCache:
         """The stored result for `key`, or None (a miss)."""
         found = self.entries.get(key)
         if found is None:
-            self.misses += 1
             return None
-        self.hits += 1
         if self.now - found["used"] > _DAY:  # (refreshed at most daily)
             found["used"] = self.now
             self._dirty = True

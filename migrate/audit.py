@@ -743,6 +743,11 @@ def _cwd(node: ast.expr) -> bool:
     return _literal(node) == "." or (isinstance(node, ast.Attribute) and node.attr == "curdir")
 
 
+def _parameters(a: ast.arguments) -> list[ast.arg]:
+    """Every parameter a function or lambda binds, `*args` and `**kwargs` included."""
+    return [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+
+
 def _callee(func: ast.expr) -> str | None:
     if isinstance(func, ast.Name):
         return func.id
@@ -812,8 +817,7 @@ class _Bindings(ast.NodeVisitor):
         self.scopes[self.stack[-1]].setdefault(node.name, []).append(None)
         self.stack.append(node)
         scope = self.scopes.setdefault(node, {})
-        a = node.args
-        every = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
+        every = _parameters(node.args)
         for param in every:
             typed = param.annotation
             value = None if typed is None else ast.Call(func=typed, args=[], keywords=[])
@@ -1203,9 +1207,7 @@ class _Checks(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Lambda(self, node: ast.Lambda) -> None:
-        a = node.args
-        every = [*a.posonlyargs, *a.args, *a.kwonlyargs, *filter(None, (a.vararg, a.kwarg))]
-        self.lambdas.append({p.arg for p in every})
+        self.lambdas.append({p.arg for p in _parameters(node.args)})
         self.generic_visit(node)
         self.lambdas.pop()
 
